@@ -1,0 +1,204 @@
+"""`genchat ask`: one reply, streamed to stdout, for scripts and pipes.
+
+The reply's text goes to stdout and nothing else does: status, notices, reasoning and errors go
+to stderr. When stdout is a terminal, control sequences in the model's output are neutralised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from genchat.chat import (
+    ChatRequest,
+    GenerationParams,
+    Loading,
+    Message,
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+)
+from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
+from genchat.errors import BackendError, ConfigError
+from genchat.profiles import Profiles, open_profiles
+from genchat.reply import Reply
+from genchat.terminal import TerminalSanitizer
+
+EXIT_BROKEN_PIPE = 141
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    """Run `genchat ask` with parsed arguments; returns the exit code."""
+    prompt = read_prompt(args.prompt, sys.stdin)
+    if not prompt.strip():
+        raise ConfigError(["no prompt: give one as an argument or pipe it on stdin"])
+    params = _params_from_args(args)
+    profiles = open_profiles(no_plugins=args.no_plugins)
+    return run_async(_ask(profiles, args, prompt, params))
+
+
+def read_prompt(argument: str | None, stdin: TextIO | None) -> str:
+    """The prompt: piped stdin, then the argument, joined by a blank line when both are given."""
+    parts = []
+    if stdin is not None and not stdin.isatty():
+        piped = stdin.read()
+        if piped.strip():
+            parts.append(piped.rstrip("\n"))
+    if argument:
+        parts.append(argument)
+    return "\n\n".join(parts)
+
+
+def _params_from_args(args: argparse.Namespace) -> GenerationParams:
+    problems = []
+    if args.temperature is not None and not 0 <= args.temperature <= 2:
+        problems.append(f"--temperature must be between 0 and 2 (got {args.temperature})")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        problems.append(f"--max-tokens must be at least 1 (got {args.max_tokens})")
+    if problems:
+        raise ConfigError(problems)
+    return GenerationParams(
+        temperature=args.temperature, max_tokens=args.max_tokens, seed=args.seed
+    )
+
+
+async def _ask(
+    profiles: Profiles, args: argparse.Namespace, prompt: str, cli: GenerationParams
+) -> int:
+    try:
+        profile = profiles.get(args.model)
+        backend = profiles.backend(profile.name)
+        system = args.system if args.system is not None else profile.system
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", prompt))
+        request = ChatRequest(messages, params=profile.params.merged(cli))
+        reply = Reply(backend, request, source=profiles.source_of(profile.backend))
+        out = _Output(sys.stdout, enabled=not args.json)
+        status = _Status(sys.stderr)
+        try:
+            async for event in reply.stream():
+                if isinstance(event, TextDelta):
+                    status.clear()
+                    out.write(event.text)
+                elif isinstance(event, ReasoningDelta) and not args.json:
+                    status.clear()
+                    sys.stderr.write(_clean_for(sys.stderr, event.text))
+                elif isinstance(event, Loading):
+                    status.show(f"loading {profile.name}…")
+                elif isinstance(event, Notice):
+                    status.clear()
+                    print(f"genchat: note: {event.text}", file=sys.stderr)
+        except BackendError as exc:
+            status.clear()
+            out.end()
+            print(f"genchat: error: {exc.one_line()}", file=sys.stderr)
+            if args.json:
+                _print_json(profile.name, backend.name, backend.default_model, reply, exc)
+            return EXIT_BACKEND
+        except BrokenPipeError:
+            _silence_stdout()
+            return EXIT_BROKEN_PIPE
+        out.end()
+        if args.json:
+            _print_json(profile.name, backend.name, backend.default_model, reply, None)
+        return EXIT_OK
+    except ConfigError as exc:
+        print(f"genchat: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await profiles.aclose()
+
+
+def _print_json(
+    profile: str, backend: str, model: str | None, reply: Reply, error: BackendError | None
+) -> None:
+    result: dict[str, Any] = {
+        "text": reply.text,
+        "reasoning": reply.reasoning or None,
+        "finish_reason": reply.finish_reason,
+        "profile": profile,
+        "backend": backend,
+        "model": reply.request.model or model,
+        "params": reply.request.params.as_dict(),
+        "metrics": reply.metrics.as_dict(),
+        "notices": reply.notices,
+        "error": None,
+    }
+    if error is not None:
+        result["error"] = {
+            "type": type(error).__name__,
+            "title": error.title,
+            "message": error.message,
+        }
+    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _clean_for(stream: TextIO, text: str) -> str:
+    if stream.isatty():
+        from genchat.terminal import sanitize
+
+        return sanitize(text)
+    return text
+
+
+class _Output:
+    """The reply on stdout: flushed per delta, sanitised on a terminal, ending in a newline."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.sanitizer = TerminalSanitizer() if stream.isatty() else None
+        self.last = ""
+
+    def write(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.sanitizer is not None:
+            text = self.sanitizer.feed(text)
+        if text:
+            self.stream.write(text)
+            self.stream.flush()
+            self.last = text[-1]
+
+    def end(self) -> None:
+        if not self.enabled:
+            return
+        tail = self.sanitizer.flush() if self.sanitizer is not None else ""
+        if tail:
+            self.stream.write(tail)
+            self.last = tail[-1]
+        if self.last and self.last != "\n":
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class _Status:
+    """A transient status line on stderr, shown only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if self.tty and not self.shown:
+            self.stream.write(text)
+            self.stream.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _silence_stdout() -> None:
+    """After the reader of our stdout has gone, keep interpreter shutdown from failing on it."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -1,0 +1,81 @@
+"""The backend contract: what every backend, built-in or from a plugin, provides.
+
+A backend type is a subclass of `Backend`. A *profile* in the config names a backend type and
+gives it options; genchat validates those options with the backend's `Options` model and builds
+one backend instance per profile.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from genchat.chat import ChatRequest, StreamEvent
+
+
+class BackendOptions(BaseModel):
+    """Base for a backend's options model: unknown keys are mistakes, and types are strict
+    (TOML has real types, so `n_ctx = "4096"` is a mistake worth naming)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a backend can run, as `list_models()` reports it."""
+
+    id: str
+    """What `ChatRequest.model` takes."""
+    description: str = ""
+    context_length: int | None = None
+    """The context window genchat will use, where known."""
+    details: Mapping[str, str] = field(default_factory=dict)
+    default: bool = False
+    """True for the profile's default model."""
+
+
+class Backend(ABC):
+    """A source of chat replies: a local model runtime or a remote API.
+
+    Subclasses set `name` and `Options`, and implement `list_models` and `stream`. The capability
+    flags are class attributes so that the UI can read them before building anything.
+    """
+
+    name: ClassVar[str]
+    """The backend type, as profiles name it (`backend = "llama-cpp"`)."""
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The model that validates a profile's options for this backend."""
+    description: ClassVar[str] = ""
+    supports_cancel: ClassVar[bool] = True
+    """Cancelling the consuming task stops generation promptly."""
+    supports_adapters: ClassVar[bool] = False
+    """`ChatRequest.adapters` is honoured."""
+
+    def __init__(self, options: BackendOptions) -> None:
+        self.options = options
+
+    @property
+    def default_model(self) -> str | None:
+        """The model a request with `model=None` gets, where known without I/O."""
+        return None
+
+    @abstractmethod
+    async def list_models(self) -> list[ModelInfo]:
+        """The models this backend instance can run. Must not load a model or block the loop."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        """Stream one assistant reply.
+
+        Yields `StreamEvent`s and ends with exactly one `Finished`, or raises a `BackendError`
+        subclass whose title and message tell the user what to do. Closing the iterator or
+        cancelling the task that consumes it must stop the work promptly, and leave the backend
+        ready for the next request.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook with a working default
+        """Release what this instance holds (models, connections). Safe to call twice."""

@@ -1,0 +1,458 @@
+"""Local GGUF models (4-bit and others) through llama-cpp-python.
+
+The model file is loaded once per path and load options, shared by every profile and pane that
+uses it, and generated from in a worker thread. Calls into one llama.cpp context are serialised by
+a lock; a request that has to wait says so with `Queued`. `llama_cpp` itself is imported on the
+first load, never at start-up.
+
+Two traps of llama-cpp-python are handled here (see docs/architecture.md):
+
+- with `verbose=False`, loading redirects file descriptors 1 and 2 of the whole process, which
+  corrupts a running terminal UI; so models are built with `verbose=True`, and llama.cpp's log
+  and the library's own diagnostics are routed into Python's `logging`;
+- `n_ctx` defaults to 512; genchat defaults to the model's trained context, capped at 8192.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from genchat.backends.base import Backend, BackendOptions, ModelInfo
+from genchat.backends.gguf_header import GGUFInfo, NotGGUF, read_gguf_info
+from genchat.backends.thread_stream import CancelToken, Emit, stream_from_thread
+from genchat.chat import (
+    ChatRequest,
+    Finished,
+    FinishReason,
+    Loading,
+    Notice,
+    Queued,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from genchat.embedded import PROFILE_NAME, embedded_model_path
+from genchat.errors import BackendUnavailable, ContextOverflow, ModelLoadError, ModelNotFound
+from genchat.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("genchat.llama_cpp")
+
+DEFAULT_CTX_CAP = 8192
+"""The context window genchat uses when a profile does not set `n_ctx`, at most."""
+
+
+class LlamaCppOptions(BackendOptions):
+    """Options of a `llama-cpp` profile."""
+
+    path: Annotated[Path, Field(strict=False)]
+    """The GGUF model file. `~` is expanded."""
+    n_ctx: int | None = Field(default=None, ge=16)
+    """Context window in tokens. Default: the model's trained context, at most 8192."""
+    n_threads: int | None = Field(default=None, ge=1)
+    """CPU threads for generation. Default: llama.cpp's choice."""
+    n_gpu_layers: int = Field(default=0, ge=-1)
+    """Layers to offload to the GPU; -1 offloads all. Needs a llama.cpp built with GPU support."""
+    chat_format: str | None = None
+    """A llama-cpp-python chat format name, to override the chat template in the GGUF file."""
+
+
+@dataclass(frozen=True)
+class _LoadKey:
+    path: Path
+    n_ctx: int
+    n_threads: int | None
+    n_gpu_layers: int
+    chat_format: str | None
+
+
+@dataclass
+class _LoadedModel:
+    """One `Llama` instance, shared by every backend with the same file and load options."""
+
+    llm: Any
+    n_ctx: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+class _ModelCache:
+    """Loaded models by file and load options. Loads happen once; the last user frees them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[_LoadKey, _LoadedModel] = {}
+        self._loading: dict[_LoadKey, threading.Lock] = {}
+
+    def acquire(self, key: _LoadKey, on_load: Callable[[], None]) -> _LoadedModel:
+        """The loaded model for `key`, loading it first if needed (blocking: call from a thread)."""
+        with self._lock:
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:
+            with self._lock:
+                model = self._models.get(key)
+                if model is not None:
+                    model.users += 1
+                    return model
+            on_load()
+            llm = _load_llama(key)
+            model = _LoadedModel(llm=llm, n_ctx=int(llm.n_ctx()), users=1)
+            with self._lock:
+                self._models[key] = model
+            return model
+
+    def release(self, key: _LoadKey) -> None:
+        """One user is done with `key`'s model; the last one frees it."""
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                return
+            model.users -= 1
+            if model.users > 0:
+                return
+            del self._models[key]
+        with model.lock:  # wait for a generation still finishing after a cancel
+            model.llm.close()
+
+    def loaded(self, key: _LoadKey) -> _LoadedModel | None:
+        with self._lock:
+            return self._models.get(key)
+
+
+MODELS = _ModelCache()
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF model file run by llama.cpp, in this process."""
+
+    name: ClassVar[str] = "llama-cpp"
+    Options: ClassVar[type[BackendOptions]] = LlamaCppOptions
+    description: ClassVar[str] = "local GGUF models (4-bit and others) through llama.cpp"
+
+    def __init__(self, options: BackendOptions) -> None:
+        assert isinstance(options, LlamaCppOptions)
+        super().__init__(options)
+        self._options = options
+        self._path = options.path.expanduser()
+        self._key: _LoadKey | None = None
+        self._key_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def model_id(self) -> str:
+        """The one model this backend offers: the file's name without `.gguf`."""
+        return self._path.name.removesuffix(".gguf")
+
+    @property
+    def default_model(self) -> str:
+        return self.model_id
+
+    async def list_models(self) -> list[ModelInfo]:
+        import asyncio
+
+        try:
+            info = await asyncio.to_thread(self._inspect)
+        except (ModelNotFound, ModelLoadError) as exc:
+            return [ModelInfo(self.model_id, description=exc.message, default=True)]
+        loaded = MODELS.loaded(self._key) if self._key else None
+        ctx = loaded.n_ctx if loaded else self._planned_n_ctx(info)
+        details = {
+            "architecture": info.architecture or "unknown",
+            "quantisation": info.file_type or "unknown",
+            "trained context": str(info.context_length or "unknown"),
+            "path": str(self._path),
+        }
+        return [
+            ModelInfo(
+                self.model_id,
+                description=info.name or self.model_id,
+                context_length=ctx,
+                details=details,
+                default=True,
+            )
+        ]
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        if request.model not in (None, self.model_id):
+            raise ModelNotFound(
+                f"This profile runs {self.model_id}; it has no model {request.model!r}. "
+                "Point a profile's `path` at that GGUF file to use it."
+            )
+        if request.adapters:
+            raise BackendUnavailable(
+                "Adapters on llama.cpp profiles are not supported yet; choose the base model."
+            )
+        return stream_from_thread(lambda emit, cancel: self._generate(request, emit, cancel))
+
+    async def aclose(self) -> None:
+        with self._key_lock:
+            key, self._key = self._key, None
+            self._closed = True
+        if key is not None:
+            import asyncio
+
+            await asyncio.to_thread(MODELS.release, key)
+
+    # -- in the worker thread -------------------------------------------------------------
+
+    def _inspect(self) -> GGUFInfo:
+        try:
+            return read_gguf_info(self._path)
+        except FileNotFoundError as exc:
+            raise ModelNotFound(
+                f"The model file {self._path} does not exist. Fix the profile's `path`."
+            ) from exc
+        except IsADirectoryError as exc:
+            raise ModelNotFound(
+                f"{self._path} is a directory; `path` must name a .gguf file."
+            ) from exc
+        except NotGGUF as exc:
+            raise ModelLoadError(
+                f"{exc}. Point the profile's `path` at a .gguf model file."
+            ) from exc
+        except OSError as exc:
+            raise ModelLoadError(f"Cannot read {self._path}: {exc.strerror or exc}.") from exc
+
+    def _planned_n_ctx(self, info: GGUFInfo) -> int:
+        if self._options.n_ctx is not None:
+            return self._options.n_ctx
+        return min(info.context_length or DEFAULT_CTX_CAP, DEFAULT_CTX_CAP)
+
+    def _model(self, emit: Emit) -> _LoadedModel:
+        with self._key_lock:
+            if self._closed:
+                raise BackendUnavailable("This backend has been closed.")
+            key = self._key
+        if key is not None:
+            model = MODELS.loaded(key)
+            if model is not None:
+                return model
+        info = self._inspect()
+        key = _LoadKey(
+            path=self._path.resolve(),
+            n_ctx=self._planned_n_ctx(info),
+            n_threads=self._options.n_threads,
+            n_gpu_layers=self._options.n_gpu_layers,
+            chat_format=self._options.chat_format,
+        )
+        model = MODELS.acquire(
+            key, on_load=lambda: emit(Loading(None, f"loading {self._path.name}"))
+        )
+        with self._key_lock:
+            if self._key is None:
+                self._key = key
+            else:  # another request of this backend loaded it first: keep one reference
+                MODELS.release(key)
+        if self._options.n_gpu_layers != 0 and not _gpu_offload_supported():
+            emit(
+                Notice(
+                    "n_gpu_layers is set, but this llama.cpp build has no GPU support, so the "
+                    "model runs on the CPU. Reinstall llama-cpp-python built for your GPU "
+                    "(for CUDA: CMAKE_ARGS=-DGGML_CUDA=on)."
+                )
+            )
+        return model
+
+    def _generate(self, request: ChatRequest, emit: Emit, cancel: CancelToken) -> None:
+        model = self._model(emit)
+        if not model.lock.acquire(blocking=False):
+            emit(Queued())
+            model.lock.acquire()
+        try:
+            if cancel.cancelled:
+                emit(Finished("cancelled"))
+                return
+            emit(Started())
+            self._generate_locked(model, request, emit, cancel)
+        finally:
+            model.lock.release()
+
+    def _generate_locked(
+        self, model: _LoadedModel, request: ChatRequest, emit: Emit, cancel: CancelToken
+    ) -> None:
+        counter = _TokenCounter(cancel)
+        params = request.params
+        kwargs: dict[str, Any] = {}
+        if params.temperature is not None:
+            kwargs["temperature"] = params.temperature
+        if params.top_p is not None:
+            kwargs["top_p"] = params.top_p
+        if params.seed is not None:
+            kwargs["seed"] = params.seed
+        if params.stop:
+            kwargs["stop"] = list(params.stop)
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        if params.seed is not None:
+            # A seed asks for a repeatable reply. llama.cpp's logits differ slightly between a
+            # prompt evaluated afresh and one continued from the cached prefix of the previous
+            # request, so evaluate from scratch.
+            model.llm.reset()
+        reason: FinishReason = "stop"
+        model.llm.token_hook = counter
+        try:
+            chunks: Iterator[dict[str, Any]] = model.llm.create_chat_completion(
+                messages=messages, max_tokens=params.max_tokens, stream=True, **kwargs
+            )
+            with contextlib.closing(chunks):  # type: ignore[type-var]
+                for chunk in chunks:
+                    if cancel.cancelled:
+                        break
+                    choice = chunk["choices"][0]
+                    text = choice["delta"].get("content")
+                    if text:
+                        emit(TextDelta(text))
+                    if choice.get("finish_reason"):
+                        reason = choice["finish_reason"]
+        except ValueError as exc:
+            raise _translate_value_error(exc, model, self._path) from exc
+        finally:
+            model.llm.token_hook = None
+        completion = counter.completion_tokens
+        if params.max_tokens is not None:  # the sample that hit the limit is not part of the reply
+            completion = min(completion, params.max_tokens)
+        emit(Usage(prompt_tokens=counter.prompt_tokens, completion_tokens=completion))
+        emit(Finished("cancelled" if cancel.cancelled else reason))
+
+
+class _TokenCounter:
+    """Called by llama.cpp once per sampled token: counts tokens and stops on cancel."""
+
+    def __init__(self, cancel: CancelToken) -> None:
+        self.cancel = cancel
+        self.prompt_tokens: int | None = None
+        self.completion_tokens = 0
+
+    def __call__(self, input_ids: Any, _logits: Any) -> bool:
+        if self.prompt_tokens is None:
+            self.prompt_tokens = len(input_ids)
+        self.completion_tokens += 1
+        return self.cancel.cancelled
+
+
+def _translate_value_error(exc: ValueError, model: _LoadedModel, path: Path) -> Exception:
+    text = str(exc)
+    if "exceed context window" in text:
+        return ContextOverflow(
+            f"{text}. Shorten the prompt or start a new chat, or raise `n_ctx` in the profile "
+            f"(now {model.n_ctx} tokens for {path.name})."
+        )
+    return exc
+
+
+# -- loading --------------------------------------------------------------------------------
+
+_load_lock = threading.Lock()
+_log_callback: Any = None
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - it is a dependency of genchat
+        raise BackendUnavailable(
+            f"llama-cpp-python is not installed ({exc}). Install genchat again to get it."
+        ) from exc
+    _route_llama_log(llama_cpp)
+    return llama_cpp
+
+
+def _route_llama_log(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines to `logging` instead of the terminal."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 "continues the previous line".
+    levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+    last = [logging.DEBUG]
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        # llama.cpp is chatty at INFO: that goes to DEBUG, to stay out of genchat's own INFO.
+        last[0] = levels.get(level, last[0])
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            log.log(last[0], "%s", message)
+
+    _log_callback = callback  # ctypes callbacks must stay referenced while llama.cpp holds them
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def _gpu_offload_supported() -> bool:
+    return bool(_import_llama_cpp().llama_supports_gpu_offload())
+
+
+class _LogWriter(io.StringIO):
+    """A text stream that sends what llama-cpp-python prints into `logging`."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.debug("%s", text.rstrip())
+        return len(text)
+
+
+def _load_llama(key: _LoadKey) -> Any:
+    llama_cpp = _import_llama_cpp()
+
+    class GenchatLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
+        """`Llama` with one extra stopping criterion per request: genchat's token counter."""
+
+        token_hook: _TokenCounter | None = None
+
+        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+            hook = self.token_hook
+            if hook is not None:
+                others = kwargs.get("stopping_criteria") or []
+                kwargs["stopping_criteria"] = llama_cpp.StoppingCriteriaList([hook, *others])
+            return super().create_completion(*args, **kwargs)
+
+    kwargs: dict[str, Any] = {
+        "model_path": str(key.path),
+        "n_ctx": key.n_ctx,
+        "n_gpu_layers": key.n_gpu_layers,
+        "chat_format": key.chat_format,
+        "verbose": True,  # False would redirect the process's stdout and stderr while loading
+    }
+    if key.n_threads is not None:
+        kwargs["n_threads"] = key.n_threads
+        kwargs["n_threads_batch"] = key.n_threads
+    # verbose=True makes llama-cpp-python print diagnostics to sys.stderr while it loads;
+    # one load at a time, with sys.stderr pointed at the log for that moment only.
+    with _load_lock, contextlib.redirect_stderr(_LogWriter()):
+        try:
+            llm = GenchatLlama(**kwargs)
+        except ValueError as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {key.path.name}: {exc}. The file may be damaged, "
+                "or need a newer llama.cpp than the one installed."
+            ) from exc
+    llm.verbose = False  # no per-reply timing dumps from here on
+    return llm
+
+
+# -- the built-in plugin --------------------------------------------------------------------
+
+
+@hookimpl
+def genchat_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(LlamaCppBackend)
+
+
+@hookimpl
+def genchat_register_profiles(register: Callable[..., None]) -> None:
+    path = embedded_model_path()
+    if path is not None:
+        register(PROFILE_NAME, backend=LlamaCppBackend.name, path=str(path))

@@ -1,0 +1,185 @@
+"""The command line: `genchat`, `genchat ask`, `models`, `plugins` and `config`.
+
+Only `argparse` is imported at start-up, so `genchat --help` is instant; each command imports what
+it needs. Exit codes: 0 ok, 1 a backend failed, 2 a usage or config error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_BACKEND = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DESCRIPTION = """\
+A terminal client for chatting with language models: a local 4-bit model out of the box,
+any GGUF file through llama.cpp, and more backends through plugins."""
+
+EPILOG = """\
+environment:
+  GENCHAT_CONFIG     the config file (see `genchat config path`)
+  GENCHAT_DATA_DIR   where conversations are kept
+  GENCHAT_CACHE_DIR  where converted models are cached
+  GENCHAT_PLUGINS    comma-separated plugins to load; empty loads built-ins only
+
+exit codes: 0 ok, 1 the backend failed, 2 usage or config error, 130 interrupted"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with genchat's exit code for usage errors and one-line messages."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"genchat: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, with a sub-parser per command."""
+    from genchat import __version__
+
+    # Options that work before and after the command name. SUPPRESS keeps a sub-parser's
+    # default from overwriting a value given before the command.
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--no-plugins",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="load no third-party plugins, only the built-in backends",
+    )
+
+    parser = _Parser(
+        prog="genchat",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"genchat {__version__}")
+    parser.add_argument("-m", "--model", metavar="PROFILE", help="the profile to chat with")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    ask = sub.add_parser(
+        "ask",
+        parents=[common],
+        help="stream one reply to stdout",
+        description="Stream one reply to stdout. The prompt comes from the argument, from "
+        "stdin when it is piped, or both (stdin first, then the argument).",
+    )
+    ask.add_argument("prompt", nargs="?", help="the prompt (default: read from stdin)")
+    ask.add_argument(
+        "-m", "--model", metavar="PROFILE", default=argparse.SUPPRESS, help="the profile to ask"
+    )
+    ask.add_argument("--system", metavar="TEXT", help="the system prompt (overrides the profile's)")
+    ask.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0-2")
+    ask.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens to generate")
+    ask.add_argument("--seed", type=int, metavar="N", help="sampling seed, for repeatable replies")
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: the text, the metrics and the finish reason",
+    )
+
+    sub.add_parser("models", parents=[common], help="list profiles and the models they offer")
+    sub.add_parser(
+        "plugins", parents=[common], help="list plugins, their backends, and those that failed"
+    )
+
+    config = sub.add_parser("config", help="show, create or check the config file")
+    config_sub = config.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=_Parser
+    )
+    config_sub.required = True
+    config_sub.add_parser("path", help="print where the config file is read from")
+    init = config_sub.add_parser("init", help="write a commented example config file")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    config_sub.add_parser("check", parents=[common], help="validate the config file")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the command. Returns the exit code; raises `KeyboardInterrupt`."""
+    from genchat.errors import BackendError, ConfigError
+
+    args = build_parser().parse_args(argv)
+    args.no_plugins = getattr(args, "no_plugins", False)
+    try:
+        if args.command == "ask":
+            from genchat.ask import run_ask
+
+            return run_ask(args)
+        if args.command == "models":
+            from genchat.commands import run_models
+
+            return run_models(args)
+        if args.command == "plugins":
+            from genchat.commands import run_plugins
+
+            return run_plugins(args)
+        if args.command == "config":
+            from genchat.commands import run_config
+
+            return run_config(args)
+        return _run_chat(args)
+    except ConfigError as exc:
+        print(f"genchat: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except BackendError as exc:
+        print(f"genchat: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BACKEND
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    print(
+        "genchat: the chat screen is not part of this version yet. Ask one question with\n"
+        '  genchat ask "your question"\n'
+        "and see `genchat --help` for the rest.",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine. Ctrl+C cancels it, so its cleanup runs, then propagates.
+
+    Unlike `asyncio.run`, an interrupted run does not wait for executor threads: a plugin's
+    blocking call may take minutes to return, and the process is about to exit anyway.
+    """
+    runner = asyncio.Runner()
+    try:
+        result = runner.run(coro)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        runner.close()
+        raise
+    runner.close()
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The `genchat` console script."""
+    try:
+        code = run(argv)
+    except KeyboardInterrupt:
+        print("\ngenchat: interrupted", file=sys.stderr)
+        _flush()
+        # A model may still be loading or generating in a worker thread; leave without
+        # running library teardown under its feet.
+        os._exit(EXIT_INTERRUPTED)
+    _flush()
+    sys.exit(code)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()

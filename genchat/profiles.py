@@ -1,0 +1,163 @@
+"""Profiles: the config file's profiles merged over the plugins' ones, validated, and built.
+
+A *profile* is a named, configured use of a backend type. This module turns the validated config
+and the plugin registry into `Profile`s, keeps every broken profile's problems (so one mistake
+does not hide the others, and a bad profile you do not use does not stop you), and builds one
+backend instance per profile on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from genchat.backends.base import Backend, BackendOptions
+from genchat.chat import GenerationParams
+from genchat.config import LoadedConfig, ParamsConfig, describe_validation_error, load_config
+from genchat.errors import ConfigError, PluginFailed
+from genchat.plugins.manager import PluginRegistry, load_plugins
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A ready-to-use profile."""
+
+    name: str
+    backend: str
+    options: BackendOptions
+    params: GenerationParams
+    system: str | None
+    origin: str
+    """Where it was defined: the config file, a plugin, or both."""
+
+
+class Profiles:
+    """Every profile, the problems of the broken ones, and their backend instances."""
+
+    def __init__(self, loaded: LoadedConfig, registry: PluginRegistry) -> None:
+        self.loaded = loaded
+        self.registry = registry
+        self.profiles: dict[str, Profile] = {}
+        self.problems: dict[str, list[str]] = {}
+        self._backends: dict[str, Backend] = {}
+        for name, values, origin in _merged_profiles(loaded, registry):
+            try:
+                self.profiles[name] = _build_profile(name, values, origin, registry)
+            except ConfigError as exc:
+                self.problems[name] = exc.problems
+
+    @property
+    def default_name(self) -> str:
+        return self.loaded.config.default_profile
+
+    def get(self, name: str | None = None) -> Profile:
+        """The profile `name` (default: `default_profile`); a `ConfigError` says what is wrong."""
+        name = name or self.default_name
+        if name in self.profiles:
+            return self.profiles[name]
+        source = str(self.loaded.path) if self.loaded.exists else None
+        if name in self.problems:
+            raise ConfigError(self.problems[name], source=source)
+        known = ", ".join(sorted(self.profiles)) or "none"
+        raise ConfigError(
+            [f"there is no profile {name!r} (profiles: {known}); `genchat models` lists them"],
+            source=source if name == self.default_name and self.loaded.exists else None,
+        )
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The backend instance of profile `name`, built on first use and then reused."""
+        profile = self.get(name)
+        backend = self._backends.get(profile.name)
+        if backend is None:
+            cls = self.registry.backends[profile.backend]
+            try:
+                backend = cls(profile.options)
+            except Exception as exc:
+                raise PluginFailed(
+                    f"The {profile.backend} backend (from plugin "
+                    f"{self.registry.backend_plugins[profile.backend]}) could not start: "
+                    f"{type(exc).__name__}: {exc}."
+                ) from exc
+            self._backends[profile.name] = backend
+        return backend
+
+    def source_of(self, backend_name: str) -> str | None:
+        """The plugin that registered a backend type."""
+        return self.registry.backend_plugins.get(backend_name)
+
+    async def aclose(self) -> None:
+        """Close every backend built so far."""
+        backends, self._backends = list(self._backends.values()), {}
+        for backend in backends:
+            await backend.aclose()
+
+
+def open_profiles(*, no_plugins: bool = False) -> Profiles:
+    """Load the config file and the plugins, and resolve every profile."""
+    loaded = load_config()
+    return Profiles(loaded, load_plugins(no_plugins=no_plugins))
+
+
+def _merged_profiles(
+    loaded: LoadedConfig, registry: PluginRegistry
+) -> list[tuple[str, dict[str, Any], str]]:
+    """Each profile's raw values: a plugin's profile with the config file's keys over it."""
+    merged: dict[str, tuple[dict[str, Any], str]] = {}
+    for name, registered in registry.profiles.items():
+        merged[name] = (dict(registered.values), f"plugin {registered.plugin}")
+    for name, profile in loaded.config.profiles.items():
+        values = profile.model_dump(exclude_unset=True)
+        base, origin = merged.get(name, ({}, ""))
+        if "backend" in values and base.get("backend") not in (None, values["backend"]):
+            base = {}  # a different backend: the file's profile replaces the plugin's
+        params = {**base.get("params", {}), **values.get("params", {})}
+        combined = {**base, **values, "params": params}
+        where = f"{loaded.path}" + (f" over {origin}" if base else "")
+        merged[name] = (combined, where)
+    return [(name, values, origin) for name, (values, origin) in merged.items()]
+
+
+def _build_profile(
+    name: str, values: Mapping[str, Any], origin: str, registry: PluginRegistry
+) -> Profile:
+    prefix = f"profiles.{name}"
+    values = dict(values)
+    backend_name = values.pop("backend", None)
+    raw_params = values.pop("params", {})
+    if backend_name is None:
+        raise ConfigError([f"{prefix}.backend: required, but not set"])
+    cls = registry.backends.get(backend_name)
+    if cls is None:
+        known = ", ".join(sorted(registry.backends)) or "none"
+        hint = ""
+        failed = ", ".join(sorted({f.name for f in registry.failures}))
+        if failed:
+            hint = f"; plugins that failed to load: {failed} (see `genchat plugins`)"
+        raise ConfigError(
+            [f"{prefix}.backend: unknown backend {backend_name!r} (backends: {known}){hint}"]
+        )
+    problems: list[str] = []
+    try:
+        params = ParamsConfig.model_validate(raw_params)
+    except ValidationError as exc:
+        problems += describe_validation_error(exc, prefix=f"{prefix}.params")
+        params = ParamsConfig()
+    try:
+        options = cls.Options.model_validate(values)
+    except ValidationError as exc:
+        problems += describe_validation_error(
+            exc, prefix=prefix, known_keys=cls.Options.model_fields
+        )
+    if problems:
+        raise ConfigError(problems)
+    return Profile(
+        name=name,
+        backend=backend_name,
+        options=options,
+        params=params.generation_params(),
+        system=params.system,
+        origin=origin,
+    )

@@ -1,0 +1,166 @@
+"""Stream one reply from a backend and measure it: the one place where metrics are taken.
+
+Every caller (`genchat ask`, the chat screen, compare panes) streams through `Reply`, so time to
+first token, tokens per second, token counts and queue time mean the same thing for every backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+from genchat.backends.base import Backend
+from genchat.chat import (
+    ChatRequest,
+    Finished,
+    FinishReason,
+    Loading,
+    Metrics,
+    Notice,
+    Queued,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from genchat.errors import BackendError, PluginFailed, ProtocolError
+
+
+class Reply:
+    """One assistant reply: stream it with `stream()`, then read its text, reason and metrics.
+
+    `source` names the plugin that provides the backend, for the message shown when a plugin's
+    backend raises something other than a `BackendError`.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        request: ChatRequest,
+        *,
+        source: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.request = request
+        self.source = source
+        self._clock = clock
+        self.text = ""
+        self.reasoning = ""
+        self.notices: list[str] = []
+        self.finish_reason: FinishReason | None = None
+        self.error: BackendError | None = None
+        self.usage = Usage()
+        self._deltas = 0
+        self._t_request: float | None = None
+        self._t_load: float | None = None
+        self._load_s = 0.0
+        self._t_queued: float | None = None
+        self._queued_s = 0.0
+        self._t_started: float | None = None
+        self._t_first: float | None = None
+        self._t_last: float | None = None
+        self._t_end: float | None = None
+
+    async def stream(self) -> AsyncIterator[StreamEvent]:
+        """Yield the backend's events while recording them.
+
+        A `BackendError` is recorded and re-raised. Anything else a backend raises becomes a
+        `PluginFailed` naming the plugin. Closing this iterator early, or cancelling the task that
+        consumes it, records the reply as cancelled and closes the backend's stream.
+        """
+        self._t_request = self._clock()
+        try:
+            events = self.backend.stream(self.request)
+            try:
+                async for event in events:
+                    self._observe(event)
+                    yield event
+                    if isinstance(event, Finished):
+                        break
+            finally:
+                # The contract asks for an async iterator; async generators also need closing,
+                # so that a backend's cleanup runs now and not whenever they are collected.
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            if self.finish_reason is None:
+                raise ProtocolError(
+                    f"The {self.backend.name} backend ended its reply without saying why. "
+                    "The reply may be incomplete."
+                )
+        except BackendError as exc:
+            self.error = exc
+            raise
+        except (asyncio.CancelledError, GeneratorExit):
+            self.finish_reason = self.finish_reason or "cancelled"
+            raise
+        except Exception as exc:
+            plugin = f" (from plugin {self.source})" if self.source else ""
+            self.error = PluginFailed(
+                f"The {self.backend.name} backend{plugin} failed: {type(exc).__name__}: {exc}. "
+                "Other profiles still work; report this to the plugin's authors."
+            )
+            raise self.error from exc
+        finally:
+            self._t_end = self._clock()
+
+    def _observe(self, event: StreamEvent) -> None:
+        now = self._clock()
+        if not isinstance(event, Loading) and self._t_load is not None:
+            self._load_s += now - self._t_load
+            self._t_load = None
+        if isinstance(event, TextDelta | ReasoningDelta):
+            if self._t_first is None:
+                self._t_first = now
+            self._t_last = now
+            self._deltas += 1
+            if isinstance(event, TextDelta):
+                self.text += event.text
+            else:
+                self.reasoning += event.text
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Loading):
+            if self._t_load is None:
+                self._t_load = now
+        elif isinstance(event, Queued):
+            self._t_queued = now
+        elif isinstance(event, Started):
+            self._t_started = now
+            if self._t_queued is not None:
+                self._queued_s += now - self._t_queued
+                self._t_queued = None
+        elif isinstance(event, Notice):
+            self.notices.append(event.text)
+        elif isinstance(event, Finished):
+            self.finish_reason = event.reason
+
+    @property
+    def metrics(self) -> Metrics:
+        """The measurements so far (final once `stream()` has ended)."""
+        start = self._t_request if self._t_request is not None else self._clock()
+        end = self._t_end if self._t_end is not None else self._clock()
+        work_start = self._t_started if self._t_started is not None else start
+        tokens = self.usage.completion_tokens
+        approximate = tokens is None
+        if tokens is None and self._deltas:
+            tokens = self._deltas  # one delta is about one token for streaming backends
+        ttft = self._t_first - work_start if self._t_first is not None else None
+        rate = None
+        if tokens and tokens > 1 and self._t_first is not None and self._t_last is not None:
+            decode_s = self._t_last - self._t_first
+            if decode_s > 0:
+                rate = (tokens - 1) / decode_s
+        return Metrics(
+            wall_s=end - start,
+            load_s=self._load_s,
+            queued_s=self._queued_s,
+            ttft_s=ttft,
+            tokens_per_s=rate,
+            completion_tokens=tokens,
+            prompt_tokens=self.usage.prompt_tokens,
+            tokens_approximate=approximate and tokens is not None,
+        )

@@ -1,0 +1,94 @@
+"""A test plugin: a backend scripted by its options, for faults no real server gives on demand.
+
+It registers the `scripted` backend and a `scripted` profile. Options say what to stream, how fast,
+and where to fail: with a `BackendError`, or with a plain exception as a buggy plugin would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import ClassVar
+
+from pydantic import Field
+
+from genchat import (
+    Backend,
+    BackendOptions,
+    BackendUnavailable,
+    ChatRequest,
+    Finished,
+    Loading,
+    ModelInfo,
+    ModelNotFound,
+    Started,
+    StreamEvent,
+    TextDelta,
+    hookimpl,
+)
+
+
+class ScriptedOptions(BackendOptions):
+    chunks: list[str] = Field(default_factory=lambda: ["Hello", ", ", "world", "."])
+    delay_s: float = 0.0
+    """Pause before each chunk."""
+    load_s: float = 0.0
+    """Block a thread this long before the first chunk, as a model load does."""
+    crash_after: int | None = None
+    """Raise a RuntimeError (a plugin bug) after this many chunks."""
+    fail_after: int | None = None
+    """Raise a BackendUnavailable after this many chunks."""
+    announce: bool = False
+    """Print markers to stderr when loading and streaming start, for tests that send signals."""
+
+
+class ScriptedBackend(Backend):
+    name: ClassVar[str] = "scripted"
+    Options: ClassVar[type[BackendOptions]] = ScriptedOptions
+
+    @property
+    def default_model(self) -> str:
+        return "script"
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("script", default=True)]
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        options = self.options
+        assert isinstance(options, ScriptedOptions)
+        if request.model not in (None, "script"):
+            raise ModelNotFound(f"no model {request.model!r}")
+        if options.load_s:
+            yield Loading(None, "loading the script")
+            if options.announce:
+                print("SCRIPTED-LOADING", file=sys.stderr, flush=True)
+            done = threading.Event()
+            await asyncio.to_thread(done.wait, options.load_s)
+        yield Started()
+        limit = request.params.max_tokens
+        for index, chunk in enumerate(options.chunks):
+            if limit is not None and index >= limit:
+                yield Finished("length")
+                return
+            if options.crash_after is not None and index >= options.crash_after:
+                raise RuntimeError("the scripted plugin has a bug")
+            if options.fail_after is not None and index >= options.fail_after:
+                raise BackendUnavailable("The scripted server went away. Start it again.")
+            if options.delay_s:
+                await asyncio.sleep(options.delay_s)
+            yield TextDelta(chunk)
+            if index == 0 and options.announce:
+                print("SCRIPTED-STREAMING", file=sys.stderr, flush=True)
+        yield Finished("stop")
+
+
+@hookimpl
+def genchat_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(ScriptedBackend)
+
+
+@hookimpl
+def genchat_register_profiles(register: Callable[..., None]) -> None:
+    register("scripted", backend="scripted")
