@@ -7,7 +7,6 @@ it needs. Exit codes: 0 ok, 1 a backend failed, 2 a usage or config error, 130 i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
@@ -153,6 +152,8 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     Unlike `asyncio.run`, an interrupted run does not wait for executor threads: a plugin's
     blocking call may take minutes to return, and the process is about to exit anyway.
     """
+    import asyncio
+
     runner = asyncio.Runner()
     try:
         result = runner.run(coro)

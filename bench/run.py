@@ -1,0 +1,94 @@
+"""Run every benchmark and write the results into BENCHMARKS.md.
+
+    .venv/bin/python bench/run.py
+
+Absolute times on a shared two-core machine are noise; the ratios, measured side by side in one
+run, are what to compare between versions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import llama_overhead
+import startup
+
+OUT = Path(__file__).parent.parent / "BENCHMARKS.md"
+
+
+def main() -> None:
+    print("llama.cpp backend overhead…", file=sys.stderr)
+    overhead = llama_overhead.measure()
+    print("start-up…", file=sys.stderr)
+    boot = startup.measure()
+    med = overhead["median"]
+    direct, ours = med["direct"], med["genchat"]
+    times = boot["median_s"]
+    first_over = boot["ask_first_token_over_python"]
+    text = f"""# Benchmarks
+
+Written by `bench/run.py` on {datetime.date.today().isoformat()}: {platform.machine()},
+{_cpus()} CPUs, Python {platform.python_version()}. Ratios are measured side by side in one
+run; absolute numbers are only for orientation. Run `.venv/bin/python bench/run.py` to redo.
+
+## The llama.cpp backend against llama-cpp-python directly
+
+`bench/llama_overhead.py`: the embedded SmolLM2-135M-Instruct Q4_1, the same prompt,
+greedy sampling, {overhead["max_tokens"]} tokens per reply, n_ctx {llama_overhead.N_CTX},
+{overhead["threads"]} threads; {overhead["rounds"]} rounds of {overhead["requests_per_round"]}
+replies, alternating fresh processes of each variant; medians.
+
+| | direct `create_chat_completion` | genchat `LlamaCppBackend.stream` | genchat / direct |
+| --- | --- | --- | --- |
+{_row("decoding, tokens/s", direct["decode_tps"], ours["decode_tps"], overhead["decode_ratio"])}
+{_row("whole reply, tokens/s", direct["total_tps"], ours["total_tps"], overhead["total_ratio"])}
+| time to first token | {_ms(direct["ttft_s"])} | {_ms(ours["ttft_s"])} | |
+
+The target is a ratio of at least 0.97. genchat starts a worker thread for each reply, and
+llama.cpp builds an OpenMP thread team for each new calling thread: the likely source of the few
+extra milliseconds before the first token.
+
+## Start-up
+
+`bench/startup.py`: fresh processes, alternating with a bare `python -c pass`; medians
+of {boot["rounds"]}.
+
+| command | median | over bare Python |
+| --- | --- | --- |
+| `python -c pass` | {_ms(times["python"])} | 1.0 |
+| `genchat --help` | {_ms(times["help"])} | {boot["help_over_python"]:.1f} |
+| `genchat ask "Hi"`, to the first token | {_ms(times["ask_first_token"])} | {first_over:.1f} |
+
+Heavy libraries imported by `genchat --help`: {_list(boot["help_imports"])}.
+By `genchat ask`: {_list(boot["ask_imports"])}; llama_cpp and numpy only when the model
+loads, in the worker thread. Never torch, transformers or textual.
+"""
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}", file=sys.stderr)
+
+
+def _row(label: str, direct: float, ours: float, ratio: float) -> str:
+    return f"| {label} | {direct:.1f} | {ours:.1f} | **{ratio:.3f}** |"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def _list(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
+
+
+if __name__ == "__main__":
+    main()
