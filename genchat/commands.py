@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from genchat.backends.base import ModelInfo
 from genchat.cli import EXIT_OK, EXIT_USAGE, run_async
 from genchat.config import config_path, load_config, write_example_config
-from genchat.errors import BackendError, GenchatError
+from genchat.errors import GenchatError
 from genchat.plugins.manager import ALLOW_ENV, PluginRegistry, load_plugins
 from genchat.profiles import Profiles, open_profiles
 
@@ -110,7 +111,7 @@ def run_config(args: argparse.Namespace) -> int:
     return _check(path, no_plugins=getattr(args, "no_plugins", False))
 
 
-def _check(path: object, *, no_plugins: bool) -> int:
+def _check(path: Path, *, no_plugins: bool) -> int:
     loaded = load_config()  # raises ConfigError for a file that is not valid at all
     registry = load_plugins(no_plugins=no_plugins)
     profiles = Profiles(loaded, registry)
@@ -135,6 +136,3 @@ def _check(path: object, *, no_plugins: bool) -> int:
         )
     print(f"{where}: ok ({len(profiles.profiles)} profiles, default {profiles.default_name!r})")
     return EXIT_OK
-
-
-__all__ = ["BackendError", "run_config", "run_models", "run_plugins"]

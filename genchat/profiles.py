@@ -62,10 +62,10 @@ class Profiles:
         if name in self.problems:
             raise ConfigError(self.problems[name], source=source)
         known = ", ".join(sorted(self.profiles)) or "none"
-        raise ConfigError(
-            [f"there is no profile {name!r} (profiles: {known}); `genchat models` lists them"],
-            source=source if name == self.default_name and self.loaded.exists else None,
-        )
+        problem = f"there is no profile {name!r} (profiles: {known}); `genchat models` lists them"
+        if name == self.default_name and source:
+            problem = f"default_profile: {problem}"
+        raise ConfigError([problem], source=source)
 
     def backend(self, name: str | None = None) -> Backend:
         """The backend instance of profile `name`, built on first use and then reused."""

@@ -16,6 +16,7 @@ Two traps of llama-cpp-python are handled here (see docs/architecture.md):
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import threading
@@ -184,7 +185,7 @@ class LlamaCppBackend(Backend):
             )
         ]
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         if request.model not in (None, self.model_id):
             raise ModelNotFound(
                 f"This profile runs {self.model_id}; it has no model {request.model!r}. "
@@ -194,7 +195,12 @@ class LlamaCppBackend(Backend):
             raise BackendUnavailable(
                 "Adapters on llama.cpp profiles are not supported yet; choose the base model."
             )
-        return stream_from_thread(lambda emit, cancel: self._generate(request, emit, cancel))
+        events = stream_from_thread(lambda emit, cancel: self._generate(request, emit, cancel))
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
 
     async def aclose(self) -> None:
         with self._key_lock:
@@ -209,7 +215,8 @@ class LlamaCppBackend(Backend):
 
     def _inspect(self) -> GGUFInfo:
         try:
-            return read_gguf_info(self._path)
+            stat = self._path.stat()
+            return _cached_gguf_info(self._path, stat.st_mtime_ns, stat.st_size)
         except FileNotFoundError as exc:
             raise ModelNotFound(
                 f"The model file {self._path} does not exist. Fix the profile's `path`."
@@ -324,6 +331,12 @@ class LlamaCppBackend(Backend):
             completion = min(completion, params.max_tokens)
         emit(Usage(prompt_tokens=counter.prompt_tokens, completion_tokens=completion))
         emit(Finished("cancelled" if cancel.cancelled else reason))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_gguf_info(path: Path, _mtime_ns: int, _size: int) -> GGUFInfo:
+    """A file's header, read once per version of the file (the picker lists models often)."""
+    return read_gguf_info(path)
 
 
 class _TokenCounter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from genchat.chat import StreamEvent
 
@@ -35,7 +35,7 @@ Work = Callable[[Emit, CancelToken], None]
 
 async def stream_from_thread(
     work: Work, *, name: str = "genchat-generate"
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Run `work(emit, cancel)` in a daemon thread and yield what it emits.
 
     An exception raised by `work` is re-raised here, in the consumer. The thread is a daemon so
