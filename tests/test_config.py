@@ -147,3 +147,13 @@ def test_config_check_on_malformed_toml_exits_2_without_traceback(config_file: P
     assert result.returncode == 2
     assert str(config_file) in result.stderr and "not valid TOML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_configuration_reference_documents_every_key() -> None:
+    from genchat.backends.llama_cpp import LlamaCppOptions
+    from genchat.config import Config, ParamsConfig, ProfileConfig
+
+    reference = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    for model in (Config, ProfileConfig, ParamsConfig, LlamaCppOptions):
+        for key in model.model_fields:
+            assert f"| `{key}` |" in reference, f"{model.__name__}.{key} is not documented"
