@@ -56,6 +56,14 @@ class ChatRequest:
     """Adapter name -> weight, for backends that support adapters. Empty is the base model."""
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a chat or pane talks to: a profile, and a model within it (`None`: its default)."""
+
+    profile: str
+    model: str | None = None
+
+
 # Stream events. A backend's stream yields these, and ends with exactly one `Finished`,
 # or raises a `BackendError`.
 

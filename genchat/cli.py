@@ -137,13 +137,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_chat(args: argparse.Namespace) -> int:
-    print(
-        "genchat: the chat screen is not part of this version yet. Ask one question with\n"
-        '  genchat ask "your question"\n'
-        "and see `genchat --help` for the rest.",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    from genchat.tui.app import make_app
+
+    make_app(args.model, no_plugins=args.no_plugins).run()
+    return EXIT_OK
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
 from genchat.backends.base import ModelInfo
 from genchat.cli import EXIT_OK, EXIT_USAGE, run_async
 from genchat.config import config_path, load_config, write_example_config
-from genchat.errors import GenchatError
 from genchat.plugins.manager import ALLOW_ENV, PluginRegistry, load_plugins
 from genchat.profiles import Profiles, open_profiles
 
@@ -44,23 +42,10 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 async def _list_all(profiles: Profiles) -> dict[str, list[ModelInfo] | str]:
-    async def one(name: str) -> list[ModelInfo] | str:
-        try:
-            backend = profiles.backend(name)
-            return await asyncio.wait_for(backend.list_models(), LIST_MODELS_TIMEOUT_S)
-        except TimeoutError:
-            return f"no answer within {LIST_MODELS_TIMEOUT_S:.0f} s"
-        except GenchatError as exc:
-            return exc.one_line()
-        except Exception as exc:  # a plugin's bug must not hide the other profiles
-            return f"{type(exc).__name__}: {exc}"
-
-    names = sorted(profiles.profiles)
     try:
-        results = await asyncio.gather(*(one(name) for name in names))
+        return await profiles.list_models(LIST_MODELS_TIMEOUT_S)
     finally:
         await profiles.aclose()
-    return dict(zip(names, results, strict=True))
 
 
 def _describe_model(model: ModelInfo) -> str:

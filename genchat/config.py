@@ -20,6 +20,7 @@ from genchat.chat import GenerationParams
 from genchat.errors import ConfigError
 
 CONFIG_ENV = "GENCHAT_CONFIG"
+DATA_ENV = "GENCHAT_DATA_DIR"
 APP_NAME = "genchat"
 
 
@@ -31,6 +32,16 @@ def config_path() -> Path:
     import platformdirs
 
     return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def data_dir() -> Path:
+    """Where conversations and saved files go: `GENCHAT_DATA_DIR`, else the platform's data dir."""
+    override = os.environ.get(DATA_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path(APP_NAME)
 
 
 class ParamsConfig(BaseModel):

@@ -8,16 +8,17 @@ backend instance per profile on first use.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from genchat.backends.base import Backend, BackendOptions
+from genchat.backends.base import Backend, BackendOptions, ModelInfo
 from genchat.chat import GenerationParams
 from genchat.config import LoadedConfig, ParamsConfig, describe_validation_error, load_config
-from genchat.errors import ConfigError, PluginFailed
+from genchat.errors import ConfigError, GenchatError, PluginFailed
 from genchat.plugins.manager import PluginRegistry, load_plugins
 
 
@@ -83,6 +84,27 @@ class Profiles:
                 ) from exc
             self._backends[profile.name] = backend
         return backend
+
+    async def list_models(self, per_backend_s: float = 10.0) -> dict[str, list[ModelInfo] | str]:
+        """Every usable profile's models, asked of all backends at once.
+
+        A profile whose backend fails or does not answer within `per_backend_s` gets a line
+        saying why instead, so one slow or broken backend never hides the others.
+        """
+
+        async def one(name: str) -> list[ModelInfo] | str:
+            try:
+                return await asyncio.wait_for(self.backend(name).list_models(), per_backend_s)
+            except TimeoutError:
+                return f"no answer within {per_backend_s:.0f} s"
+            except GenchatError as exc:
+                return exc.one_line()
+            except Exception as exc:  # a plugin's bug must not hide the other profiles
+                return f"{type(exc).__name__}: {exc}"
+
+        names = sorted(self.profiles)
+        results = await asyncio.gather(*(one(name) for name in names))
+        return dict(zip(names, results, strict=True))
 
     def source_of(self, backend_name: str) -> str | None:
         """The plugin that registered a backend type."""

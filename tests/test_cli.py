@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
 from pathlib import Path
 
 import genchat
@@ -38,7 +47,41 @@ def test_models_lists_profiles_with_their_models(config_file: Path, tmp_path: Pa
     assert "broken  [broken]" in out and "profiles.broken.path: required" in out
 
 
-def test_bare_genchat_says_how_to_chat_for_now() -> None:
-    result = run_genchat()
+def test_genchat_with_an_unknown_profile_exits_2_before_the_screen_opens() -> None:
+    result = run_genchat("-m", "nope")
     assert result.returncode == 2
-    assert 'genchat ask "your question"' in result.stderr
+    assert "there is no profile 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bare_genchat_opens_the_chat_screen_on_a_terminal_and_quits_with_ctrl_q() -> None:
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genchat"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + 60
+    while b"smollm2" not in screen and time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 1)
+        if ready:
+            screen += os.read(leader, 65536)
+    assert b"smollm2" in screen, screen[-2000:]
+    os.write(leader, b"\x11")  # ctrl+q
+    try:
+        while True:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if ready:
+                os.read(leader, 65536)
+            if proc.poll() is not None:
+                break
+    except OSError:
+        pass
+    assert proc.wait(timeout=30) == 0
+    os.close(leader)

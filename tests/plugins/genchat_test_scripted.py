@@ -23,6 +23,7 @@ from genchat import (
     Loading,
     ModelInfo,
     ModelNotFound,
+    ReasoningDelta,
     Started,
     StreamEvent,
     TextDelta,
@@ -40,6 +41,8 @@ class ScriptedOptions(BackendOptions):
     """Raise a RuntimeError (a plugin bug) after this many chunks."""
     fail_after: int | None = None
     """Raise a BackendUnavailable after this many chunks."""
+    reasoning: list[str] = Field(default_factory=list)
+    """Reasoning deltas sent before the reply."""
     announce: bool = False
     """Print markers to stderr when loading and streaming start, for tests that send signals."""
 
@@ -67,6 +70,8 @@ class ScriptedBackend(Backend):
             done = threading.Event()
             await asyncio.to_thread(done.wait, options.load_s)
         yield Started()
+        for thought in options.reasoning:
+            yield ReasoningDelta(thought)
         limit = request.params.max_tokens
         for index, chunk in enumerate(options.chunks):
             if limit is not None and index >= limit:

@@ -1,0 +1,67 @@
+"""The Textual app: `make_app()` builds it for the command line and the tests alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from genchat.chat import Target
+from genchat.profiles import Profiles, open_profiles
+from genchat.tui.screens.chat import ChatScreen
+
+
+class GenchatApp(App[None]):
+    """genchat's terminal interface."""
+
+    CSS_PATH = "genchat.tcss"
+    TITLE = "genchat"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, profiles: Profiles, target: Target) -> None:
+        super().__init__()
+        self.profiles = profiles
+        self.initial_target = target
+
+    def on_mount(self) -> None:
+        self.set_keymap(dict(self.profiles.loaded.config.keymap))
+        for failure in self.profiles.registry.failures:
+            self.notify(
+                f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
+                title="Plugin not loaded",
+                severity="warning",
+                timeout=10,
+            )
+        self.push_screen(ChatScreen(self.initial_target))
+
+    async def on_unmount(self) -> None:
+        await self.profiles.aclose()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette offers every action of the screen, with its key."""
+        yield from super().get_system_commands(screen)
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            key = self.get_key_display(binding)
+            action = binding.action
+
+            async def run(action: str = action) -> None:
+                await screen.run_action(action)
+
+            yield SystemCommand(binding.description, f"{key} · {binding.id}", run)
+
+
+def make_app(profile: str | None = None, *, no_plugins: bool = False) -> GenchatApp:
+    """Build the app on `profile` (default: the config's `default_profile`).
+
+    Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
+    """
+    profiles = open_profiles(no_plugins=no_plugins)
+    chosen = profiles.get(profile)
+    return GenchatApp(profiles, Target(chosen.name))

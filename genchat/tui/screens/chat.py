@@ -1,0 +1,362 @@
+"""The chat screen: the conversation, the prompt, the status bar, and every chat action."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from markdown_it import MarkdownIt
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker
+
+from genchat.backends.base import ModelInfo
+from genchat.chat import (
+    ChatRequest,
+    Loading,
+    Message,
+    Notice,
+    Queued,
+    ReasoningDelta,
+    Started,
+    Target,
+    TextDelta,
+)
+from genchat.config import data_dir
+from genchat.errors import BackendError, GenchatError
+from genchat.reply import Reply
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
+from genchat.tui.widgets.prompt import PromptInput
+from genchat.tui.widgets.status import StatusBar, format_metrics
+
+if TYPE_CHECKING:
+    from genchat.tui.app import GenchatApp
+
+STREAMING_HINT = "A reply is streaming: Esc stops it."
+
+
+def last_code_block(markdown: str) -> str | None:
+    """The content of the last fenced or indented code block in `markdown`, if any."""
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    blocks = [t.content for t in tokens if t.type in ("fence", "code_block")]
+    return blocks[-1] if blocks else None
+
+
+class ChatScreen(Screen[None]):
+    """One conversation with one target.
+
+    | Key | Binding id | Action |
+    | --- | --- | --- |
+    | escape | `stop` | Stop the reply; its text so far stays, marked as stopped. |
+    | ctrl+n | `new_chat` | Start a new chat. |
+    | ctrl+o | `pick_model` | Choose the profile and model. |
+    | ctrl+r | `copy_reply` | Copy the last reply. |
+    | ctrl+b | `copy_code` | Copy the last code block. |
+    | ctrl+s | `save_copy` | Save what was last copied to a file. |
+    | alt+up, alt+down | `select_previous`, `select_next` | Move between messages; c copies one. |
+    | ctrl+up, ctrl+down | `scroll_up`, `scroll_down` | Scroll the conversation. |
+    | shift+pageup, shift+pagedown | `page_up`, `page_down` | Scroll the conversation by a page. |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop", "Stop", id="stop"),
+        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
+        Binding("ctrl+o", "pick_model", "Model", id="pick_model"),
+        Binding("ctrl+r", "copy_reply", "Copy reply", id="copy_reply"),
+        Binding("ctrl+b", "copy_code", "Copy code", id="copy_code"),
+        Binding("ctrl+s", "save_copy", "Save copied", id="save_copy"),
+        Binding("alt+up", "select_previous", "Previous message", id="select_previous", show=False),
+        Binding("alt+down", "select_next", "Next message", id="select_next", show=False),
+        Binding("ctrl+up", "scroll_up", "Scroll up", id="scroll_up", show=False, priority=True),
+        Binding(
+            "ctrl+down", "scroll_down", "Scroll down", id="scroll_down", show=False, priority=True
+        ),
+        Binding("shift+pageup", "page_up", "Page up", id="page_up", show=False, priority=True),
+        Binding(
+            "shift+pagedown", "page_down", "Page down", id="page_down", show=False, priority=True
+        ),
+    ]
+
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+        self.history: list[Message] = []
+        self.last_copied: str | None = None
+        self._model_info: ModelInfo | None = None
+
+    @property
+    def genchat(self) -> GenchatApp:
+        from genchat.tui.app import GenchatApp
+
+        assert isinstance(self.app, GenchatApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="messages")
+        yield StatusBar(id="status")
+        yield PromptInput(id="prompt")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#messages", VerticalScroll).anchor()
+        self.query_one("#prompt", PromptInput).focus()
+        self._show_target()
+
+    # -- the target ------------------------------------------------------------------------
+
+    def _show_target(self) -> None:
+        profile = self.genchat.profiles.profiles.get(self.target.profile)
+        model = self.target.model
+        if model is None and profile is not None:
+            try:
+                model = self.genchat.profiles.backend(profile.name).default_model
+            except GenchatError:
+                model = None
+        status = self.query_one(StatusBar)
+        status.target = f"{self.target.profile} · {model}" if model else self.target.profile
+        status.context = ""
+        self._model_info = None
+        self._load_model_info()
+
+    @work(exclusive=True, group="model-info")
+    async def _load_model_info(self) -> None:
+        try:
+            models = await self.genchat.profiles.backend(self.target.profile).list_models()
+        except GenchatError:
+            return
+        wanted = self.target.model
+        self._model_info = next(
+            (m for m in models if (m.id == wanted if wanted else m.default)), None
+        )
+
+    def action_pick_model(self) -> None:
+        def picked(target: Target | None) -> None:
+            if target is not None and target != self.target:
+                self.target = target
+                self._show_target()
+                self.notify(f"Next message goes to {target.profile}", timeout=3)
+
+        self.app.push_screen(ModelPicker(self.genchat.profiles, self.target), picked)
+
+    # -- sending and streaming ---------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return any(w.is_running for w in self.workers if w.group == "reply")
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        text = event.text
+        if self.streaming:
+            self.notify(STREAMING_HINT, severity="warning", timeout=3)
+            return
+        if not text.strip():
+            return
+        event.prompt.clear()
+        await self.start_reply(text)
+
+    async def start_reply(self, text: str) -> None:
+        """Add the user's message and stream the reply to it."""
+        messages = self.query_one("#messages", VerticalScroll)
+        await messages.mount(UserMessage(text))
+        self.history.append(Message("user", text))
+        try:
+            profile = self.genchat.profiles.get(self.target.profile)
+            backend = self.genchat.profiles.backend(profile.name)
+        except GenchatError as exc:
+            await messages.mount(ErrorMessage(exc))
+            return
+        system = [Message("system", profile.system)] if profile.system else []
+        request = ChatRequest(
+            [*system, *self.history], params=profile.params, model=self.target.model
+        )
+        label = f"{profile.name} · {self.target.model or backend.default_model or backend.name}"
+        view = AssistantMessage(label)
+        await messages.mount(view)
+        messages.anchor()
+        reply = Reply(backend, request, source=self.genchat.profiles.source_of(profile.backend))
+        self.stream_reply(reply, view)
+
+    @work(exclusive=True, group="reply", exit_on_error=False)
+    async def stream_reply(self, reply: Reply, view: AssistantMessage) -> None:
+        status = self.query_one(StatusBar)
+        status.busy("waiting")
+        state, error = "complete", None
+        try:
+            async for event in reply.stream():
+                if isinstance(event, TextDelta):
+                    if status.activity != "streaming":
+                        status.busy("streaming")
+                    await view.add_text(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    view.add_reasoning(event.text)
+                elif isinstance(event, Loading):
+                    status.busy("loading model")
+                elif isinstance(event, Queued):
+                    status.busy("queued behind another reply")
+                elif isinstance(event, Started):
+                    status.busy("thinking")
+                elif isinstance(event, Notice):
+                    self.notify(event.text, severity="warning", timeout=8)
+            if reply.finish_reason == "cancelled":
+                state = "stopped"
+        except BackendError as exc:
+            state, error = "error", exc
+        except asyncio.CancelledError:
+            state = "stopped"
+            raise
+        finally:
+            await self._finish(reply, view, state, error)
+
+    async def _finish(
+        self, reply: Reply, view: AssistantMessage, state: str, error: BackendError | None
+    ) -> None:
+        metrics = reply.metrics
+        summary = format_metrics(metrics)
+        footer = {
+            "stopped": "stopped",
+            "error": "failed",
+            "complete": {"length": "cut at max tokens", "content_filter": "filtered"}.get(
+                reply.finish_reason or "", ""
+            ),
+        }[state]
+        await view.finish(" · ".join(p for p in (footer, summary) if p), state=state)
+        if reply.text:
+            self.history.append(Message("assistant", reply.text))
+        if error is not None:
+            await self.query_one("#messages", VerticalScroll).mount(ErrorMessage(error))
+        status = self.query_one(StatusBar)
+        status.idle()
+        status.metrics = summary
+        status.context = self._context_text(metrics.prompt_tokens, metrics.completion_tokens)
+
+    def _context_text(self, prompt: int | None, completion: int | None) -> str:
+        window = self._model_info.context_length if self._model_info else None
+        if prompt is None or not window:
+            return ""
+        used = prompt + (completion or 0)
+        return f"context {used}/{window} ({100 * used / window:.0f}%)"
+
+    def action_stop(self) -> None:
+        if self.streaming:
+            self.workers.cancel_group(self, "reply")
+
+    async def action_new_chat(self) -> None:
+        self.workers.cancel_group(self, "reply")
+        await self.workers.wait_for_complete()
+        self.history.clear()
+        await self.query_one("#messages", VerticalScroll).remove_children()
+        status = self.query_one(StatusBar)
+        status.metrics = status.context = ""
+        self.query_one("#prompt", PromptInput).focus()
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "reply" and event.worker.error is not None:
+            # stream_reply turns backend errors into messages; anything else is a bug in genchat
+            self.notify(f"Internal error: {event.worker.error!r}", severity="error")
+
+    # -- copying ---------------------------------------------------------------------------
+
+    def _assistant_views(self) -> list[AssistantMessage]:
+        return list(self.query(AssistantMessage))
+
+    def action_copy_reply(self) -> None:
+        views = [v for v in self._assistant_views() if v.text]
+        if not views:
+            self.notify("There is no reply to copy yet.", severity="warning")
+            return
+        self.copy_text(views[-1].text, "the last reply")
+
+    def action_copy_code(self) -> None:
+        for view in reversed(self._assistant_views()):
+            code = last_code_block(view.text)
+            if code is not None:
+                self.copy_text(code, "the last code block")
+                return
+        self.notify("There is no code block to copy.", severity="warning")
+
+    @on(MessageView.CopyRequested)
+    def copy_message(self, event: MessageView.CopyRequested) -> None:
+        if event.save:
+            self.save_text(event.view.text)
+        else:
+            self.copy_text(event.view.text, "the message")
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Copy with OSC 52, and offer to save, since no terminal confirms a clipboard write."""
+        self.app.copy_to_clipboard(text)
+        self.last_copied = text
+        keys = self.app.get_key_display(self._binding("save_copy"))
+        self.notify(
+            f"Copied {what} ({len(text)} characters). Terminals don't confirm clipboard "
+            f"writes: {keys} saves it to a file instead.",
+            timeout=6,
+        )
+
+    def action_save_copy(self) -> None:
+        if self.last_copied is None:
+            self.notify("Nothing has been copied yet.", severity="warning")
+            return
+        self.save_text(self.last_copied)
+
+    def save_text(self, text: str) -> None:
+        folder = data_dir() / "saved"
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        path = folder / f"genchat-{stamp}.md"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Could not save to {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Saved to {path}", timeout=8)
+
+    def _binding(self, binding_id: str) -> Binding:
+        keymap = self.app._keymap  # what the user remapped, if anything
+        for binding in self.BINDINGS:
+            if isinstance(binding, Binding) and binding.id == binding_id:
+                key = keymap.get(binding_id, binding.key)
+                return Binding(key, binding.action, binding.description, id=binding.id)
+        raise KeyError(binding_id)
+
+    # -- moving around -----------------------------------------------------------------------
+
+    def _select(self, step: int) -> None:
+        views = list(self.query(MessageView))
+        if not views:
+            return
+        focused = self.focused
+        if isinstance(focused, MessageView) and focused in views:
+            index = views.index(focused) + step
+        else:
+            index = len(views) - 1
+        if 0 <= index < len(views):
+            views[index].focus()
+            views[index].scroll_visible()
+        elif step > 0:
+            self.query_one("#prompt", PromptInput).focus()
+
+    def action_select_previous(self) -> None:
+        self._select(-1)
+
+    def action_select_next(self) -> None:
+        self._select(+1)
+
+    def action_scroll_up(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_up()
+
+    def action_scroll_down(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_down()
+
+    def action_page_up(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_page_up()
+
+    def action_page_down(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_page_down()

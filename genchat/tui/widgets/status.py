@@ -1,0 +1,107 @@
+"""The status bar: the target, the last reply's metrics, the context window, and load progress."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import ProgressBar, Static
+
+from genchat.chat import Metrics
+
+
+def format_metrics(metrics: Metrics) -> str:
+    """TTFT, tokens/s and tokens, with `≈` where tokens were counted from the stream."""
+    approx = "≈" if metrics.tokens_approximate else ""
+    parts = []
+    if metrics.ttft_s is not None:
+        parts.append(f"TTFT {metrics.ttft_s:.2f}s")
+    if metrics.tokens_per_s is not None:
+        parts.append(f"{approx}{metrics.tokens_per_s:.1f} tok/s")
+    if metrics.completion_tokens is not None:
+        parts.append(f"{approx}{metrics.completion_tokens} tok")
+    if metrics.queued_s >= 0.05:
+        parts.append(f"queued {metrics.queued_s:.1f}s")
+    return " · ".join(parts)
+
+
+class StatusBar(Horizontal):
+    """One line under the conversation."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+    }
+    StatusBar > #status-text { width: 1fr; }
+    StatusBar > ProgressBar { width: 24; display: none; }
+    StatusBar.-busy > ProgressBar { display: block; }
+    """
+
+    target: reactive[str] = reactive("")
+    """Profile · model."""
+    metrics: reactive[str] = reactive("")
+    """The last reply's metrics, formatted."""
+    context: reactive[str] = reactive("")
+    """Context window in use."""
+    activity: reactive[str] = reactive("")
+    """What is happening now: loading, queued, streaming."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._busy_since: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-text")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(0.5, self._tick)
+
+    def busy(self, activity: str) -> None:
+        """Show an indeterminate progress bar and `activity`, with the elapsed time."""
+        if self._busy_since is None:
+            self._busy_since = time.monotonic()
+        self.activity = activity
+        self.add_class("-busy")
+
+    def idle(self, activity: str = "") -> None:
+        self._busy_since = None
+        self.activity = activity
+        self.remove_class("-busy")
+
+    def _tick(self) -> None:
+        if self._busy_since is not None:
+            self._refresh_text()
+
+    def watch_target(self) -> None:
+        self._refresh_text()
+
+    def watch_metrics(self) -> None:
+        self._refresh_text()
+
+    def watch_context(self) -> None:
+        self._refresh_text()
+
+    def watch_activity(self) -> None:
+        self._refresh_text()
+
+    def _refresh_text(self) -> None:
+        text = Text(self.target, style="bold")
+        for part in (self.activity_text, self.metrics, self.context):
+            if part:
+                text.append("  │  ", style="dim")
+                text.append(part)
+        self.query_one("#status-text", Static).update(text)
+
+    @property
+    def activity_text(self) -> str:
+        if not self.activity:
+            return ""
+        if self._busy_since is None:
+            return self.activity
+        return f"{self.activity} {time.monotonic() - self._busy_since:.0f}s"

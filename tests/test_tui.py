@@ -1,0 +1,366 @@
+"""The chat TUI, driven by Textual's Pilot: the real app, the real model, and a scripted plugin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Markdown
+from textual.widgets._markdown import MarkdownFence
+
+from genchat.chat import Target
+from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.screens.chat import STREAMING_HINT, ChatScreen, last_code_block
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
+from genchat.tui.widgets.prompt import PromptInput
+from genchat.tui.widgets.status import StatusBar
+
+SIZE = (100, 32)
+
+
+def scripted_profile(name: str, **options: object) -> str:
+    lines = [f"[profiles.{name}]", 'backend = "scripted"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+def chat(app: GenchatApp) -> ChatScreen:
+    assert isinstance(app.screen, ChatScreen)
+    return app.screen
+
+
+async def send(pilot: Pilot[None], text: str) -> None:
+    prompt = pilot.app.screen.query_one(PromptInput)
+    prompt.focus()
+    prompt.insert(text)
+    await pilot.press("enter")
+
+
+async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    for _ in range(400):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def finish(pilot: Pilot[None]) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def notifications(app: GenchatApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.fixture
+def scripted(test_plugins: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+
+
+async def test_send_streams_a_reply_from_the_real_model(config_file: Path) -> None:
+    config_file.write_text("[profiles.smollm2.params]\nmax_tokens = 16\ntemperature = 0.0\n")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Write hello world in Python.")
+        await finish(pilot)
+        screen = chat(app)
+        (user,) = screen.query(UserMessage)
+        (reply,) = screen.query(AssistantMessage)
+        assert user.text == "Write hello world in Python."
+        assert reply.text
+        assert reply.markdown.source == reply.text
+        assert [m.role for m in screen.history] == ["user", "assistant"]
+        status = screen.query_one(StatusBar)
+        assert status.target == "smollm2 · SmolLM2-135M-Instruct.Q4_1"
+        assert "tok/s" in status.metrics and "16 tok" in status.metrics
+        assert status.context.startswith("context ") and status.context.endswith("/8192 (1%)")
+        assert screen.query_one(PromptInput).text == ""
+
+
+async def test_the_conversation_keeps_its_history(config_file: Path) -> None:
+    config_file.write_text("[profiles.smollm2.params]\nmax_tokens = 4\ntemperature = 0.0\n")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "My name is Ada.")
+        await finish(pilot)
+        first_context = chat(app).query_one(StatusBar).context
+        await send(pilot, "What is my name?")
+        await finish(pilot)
+        screen = chat(app)
+        assert [m.role for m in screen.history] == ["user", "assistant"] * 2
+        # the second prompt carried the first exchange, so more of the window is in use
+        used = [
+            int(c.split()[1].split("/")[0])
+            for c in (first_context, screen.query_one(StatusBar).context)
+        ]
+        assert used[1] > used[0] + 8
+
+
+async def test_escape_stops_the_reply_keeps_the_partial_text_and_the_next_send_works(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(scripted_profile("scripted", chunks=["word "] * 200, delay_s=0.02))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: view.text.count("word") >= 3, "some words")
+        await pilot.press("escape")
+        await finish(pilot)
+        assert view.has_class("-stopped")
+        assert 3 <= view.text.count("word") < 200
+        assert view.markdown.source == view.text
+        assert "stopped" in str(view.query_one(".footer").render())
+        assert chat(app).history[-1].content == view.text
+        await send(pilot, "Again")
+        await wait_for(pilot, lambda: len(chat(app).query(AssistantMessage)) == 2, "a new reply")
+        second = chat(app).query(AssistantMessage).last()
+        await wait_for(pilot, lambda: bool(second.text), "the second reply to start")
+        await pilot.press("escape")
+        await finish(pilot)
+
+
+async def test_enter_while_streaming_keeps_the_typed_text(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(scripted_profile("scripted", chunks=["a "] * 100, delay_s=0.02))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: bool(view.text), "the reply to start")
+        await send(pilot, "Second question")
+        assert chat(app).query_one(PromptInput).text == "Second question"
+        assert STREAMING_HINT in notifications(app)
+        assert len(chat(app).query(UserMessage)) == 1
+        await pilot.press("escape")
+        await finish(pilot)
+
+
+async def test_ctrl_j_inserts_a_new_line(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a", "ctrl+j", "b")
+        assert chat(app).query_one(PromptInput).text == "a\nb"
+        await pilot.press("enter")
+        await finish(pilot)
+        assert chat(app).query_one(UserMessage).text == "a\nb"
+
+
+async def test_new_chat_starts_empty(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        assert chat(app).query(MessageView)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert not chat(app).query(MessageView)
+        assert chat(app).history == []
+        assert chat(app).query_one(StatusBar).metrics == ""
+
+
+async def test_a_remapped_key_works(scripted: None, config_file: Path) -> None:
+    config_file.write_text('[keymap]\nnew_chat = "ctrl+t"\n')
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        await pilot.press("ctrl+n")  # no longer bound
+        await pilot.pause()
+        assert chat(app).query(MessageView)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert not chat(app).query(MessageView)
+
+
+async def test_the_picker_switches_the_model_for_the_next_message(scripted: None) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        assert chat(app).target == Target("smollm2")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        await wait_for(pilot, lambda: bool(picker.choices), "the model list")
+        labels = [c.label for c in picker.choices]
+        assert "smollm2 · SmolLM2-135M-Instruct.Q4_1" in labels and "scripted · script" in labels
+        await pilot.press(*"scri")
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = chat(app)
+        assert screen.target == Target("scripted")
+        assert screen.query_one(StatusBar).target == "scripted · script"
+        await send(pilot, "Hi")
+        await finish(pilot)
+        assert screen.query_one(AssistantMessage).text == "Hello, world."
+
+
+async def test_the_picker_shows_broken_profiles_and_escape_keeps_the_model(
+    config_file: Path,
+) -> None:
+    config_file.write_text('[profiles.broken]\nbackend = "llama-cpp"\n')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        await wait_for(pilot, lambda: bool(picker.choices), "the model list")
+        broken = next(c for c in picker.choices if c.label == "broken")
+        assert broken.target is None and "profiles.broken.path" in broken.detail
+        await pilot.press("escape")
+        await pilot.pause()
+        assert chat(app).target == Target("smollm2")
+
+
+async def test_a_backend_error_shows_in_the_conversation_and_the_app_recovers(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(scripted_profile("flaky", fail_after=1) + scripted_profile("scripted"))
+    app = make_app("flaky")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        screen = chat(app)
+        error = screen.query_one(ErrorMessage)
+        assert error.text == "Backend unavailable: The scripted server went away. Start it again."
+        reply = screen.query_one(AssistantMessage)
+        assert reply.has_class("-error") and reply.text == "Hello"
+        screen.target = Target("scripted")
+        await send(pilot, "Again")
+        await finish(pilot)
+        assert screen.query(AssistantMessage).last().text == "Hello, world."
+
+
+async def test_a_missing_model_file_shows_as_an_error(config_file: Path, tmp_path: Path) -> None:
+    config_file.write_text(f'[profiles.smollm2]\npath = "{tmp_path / "gone.gguf"}"\n')
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        error = chat(app).query_one(ErrorMessage)
+        assert error.text.startswith("Model not found: ") and "gone.gguf" in error.text
+        assert chat(app).query_one(PromptInput).has_focus
+
+
+async def test_a_broken_plugin_is_reported_and_the_app_works(
+    test_plugins: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "import-error,scripted")
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert any("Plugin import-error failed at import" in n for n in notifications(app))
+        await send(pilot, "Hi")
+        await finish(pilot)
+        assert chat(app).query_one(AssistantMessage).text == "Hello, world."
+
+
+async def test_reasoning_shows_collapsed_above_the_reply(scripted: None, config_file: Path) -> None:
+    config_file.write_text(scripted_profile("scripted", reasoning=["Let me ", "think."]))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        view = chat(app).query_one(AssistantMessage)
+        assert view.reasoning == "Let me think." and view.text == "Hello, world."
+        collapsible = view.query_one(".reasoning")
+        assert collapsible.display and collapsible.collapsed  # type: ignore[attr-defined]
+
+
+CODE = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f"Here:\n\n```python\n{CODE}```\n\nDone.",
+        f"Cut mid fence:\n\n```python\n{CODE}",  # the reply ends inside the code block
+        "```python\n" + "".join(f"x_{i} = {i}\n" for i in range(600)) + "```\n",  # a long block
+    ],
+    ids=["complete", "ends-mid-fence", "long-block"],
+)
+async def test_the_rendered_reply_equals_the_streamed_text(
+    scripted: None, config_file: Path, reply: str
+) -> None:
+    chunks = [reply[i : i + 7] for i in range(0, len(reply), 7)]
+    config_file.write_text(scripted_profile("scripted", chunks=chunks))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Code please")
+        await finish(pilot)
+        view = chat(app).query_one(AssistantMessage)
+        assert view.text == reply
+        assert view.markdown.source == reply
+        fences = list(view.query(MarkdownFence))
+        assert fences, "the code block is rendered"
+        assert fences[-1].code.rstrip("\n") == (last_code_block(reply) or "").rstrip("\n")
+
+
+async def test_an_8k_token_reply_renders_completely(scripted: None, config_file: Path) -> None:
+    paragraphs = [f"Paragraph {i} has some **bold** words and `code`.\n\n" for i in range(650)]
+    reply = "".join(paragraphs) + f"```python\n{CODE}```\n"
+    chunks = [reply[i : i + 4] for i in range(0, len(reply), 4)]  # about 8,000 deltas
+    assert len(chunks) > 8000
+    config_file.write_text(scripted_profile("scripted", chunks=chunks))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Long")
+        await finish(pilot)
+        view = chat(app).query_one(AssistantMessage)
+        assert view.markdown.source == reply
+        assert view.query(MarkdownFence).last().code.rstrip("\n") == CODE.rstrip("\n")
+        messages = chat(app).query_one("#messages")
+        assert messages.scroll_y == messages.max_scroll_y  # the view followed the reply
+
+
+async def test_copy_reply_and_code_then_save_to_a_file(
+    scripted: None, config_file: Path, tmp_path: Path
+) -> None:
+    reply = f"Try:\n\n```python\n{CODE}```\n"
+    config_file.write_text(scripted_profile("scripted", chunks=[reply]))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Code")
+        await finish(pilot)
+        await pilot.press("ctrl+r")
+        assert app.clipboard == reply
+        await pilot.press("ctrl+b")
+        assert app.clipboard == CODE
+        assert any("^s saves it to a file" in n for n in notifications(app))
+        await pilot.press("ctrl+s")
+        saved = list((tmp_path / "data" / "saved").glob("genchat-*.md"))
+        assert len(saved) == 1 and saved[0].read_text() == CODE
+
+
+async def test_a_chosen_message_can_be_copied(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First question")
+        await finish(pilot)
+        await pilot.press("alt+up", "alt+up")  # the reply, then the question
+        assert isinstance(app.focused, UserMessage)
+        await pilot.press("c")
+        assert app.clipboard == "First question"
+
+
+async def test_the_command_palette_offers_every_action(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE):
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for binding in ChatScreen.BINDINGS:
+            assert binding.description in titles  # type: ignore[union-attr]
+
+
+async def test_unknown_profile_fails_before_the_screen_opens() -> None:
+    from genchat.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        make_app("nope")
+    _ = Markdown  # the widget the replies render with
