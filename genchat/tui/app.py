@@ -54,7 +54,8 @@ class GenchatApp(App[None]):
             async def run(action: str = action) -> None:
                 await screen.run_action(action)
 
-            yield SystemCommand(binding.description, f"{key} · {binding.id}", run)
+            title = binding.tooltip or binding.description
+            yield SystemCommand(title, f"{key} · {binding.id}", run)
 
 
 def make_app(profile: str | None = None, *, no_plugins: bool = False) -> GenchatApp:

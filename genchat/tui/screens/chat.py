@@ -65,12 +65,14 @@ class ChatScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "stop", "Stop", id="stop"),
-        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
-        Binding("ctrl+o", "pick_model", "Model", id="pick_model"),
-        Binding("ctrl+r", "copy_reply", "Copy reply", id="copy_reply"),
-        Binding("ctrl+b", "copy_code", "Copy code", id="copy_code"),
-        Binding("ctrl+s", "save_copy", "Save copied", id="save_copy"),
+        Binding("escape", "stop", "Stop", id="stop", tooltip="Stop the reply"),
+        Binding("ctrl+n", "new_chat", "New", id="new_chat", tooltip="Start a new chat"),
+        Binding("ctrl+o", "pick_model", "Model", id="pick_model", tooltip="Choose the model"),
+        Binding("ctrl+r", "copy_reply", "Copy", id="copy_reply", tooltip="Copy the last reply"),
+        Binding("ctrl+b", "copy_code", "Code", id="copy_code", tooltip="Copy the last code block"),
+        Binding(
+            "ctrl+s", "save_copy", "Save", id="save_copy", tooltip="Save the last copy to a file"
+        ),
         Binding("alt+up", "select_previous", "Previous message", id="select_previous", show=False),
         Binding("alt+down", "select_next", "Next message", id="select_next", show=False),
         Binding("ctrl+up", "scroll_up", "Scroll up", id="scroll_up", show=False, priority=True),
@@ -193,7 +195,7 @@ class ChatScreen(Screen[None]):
                 if isinstance(event, TextDelta):
                     if status.activity != "streaming":
                         status.busy("streaming")
-                    await view.add_text(event.text)
+                    view.add_text(event.text)
                 elif isinstance(event, ReasoningDelta):
                     view.add_reasoning(event.text)
                 elif isinstance(event, Loading):

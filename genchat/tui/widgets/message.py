@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import ClassVar
 
+from markdown_it import MarkdownIt
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.color import Color
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.worker import Worker
 
 from genchat.errors import GenchatError
+
+_STATE_COLOURS = {"stopped": "warning", "error": "error"}
+"""The theme colour of a finished reply's left border, by state."""
 
 STREAM_INTERVAL_S = 1 / 15
 """How often streamed text reaches the Markdown widget: about 15 updates a second, never one
 per token, so long replies stay cheap to render."""
+
+MAX_APPEND_CHARS = 4000
+"""The most text one append parses and mounts, so that no single append freezes the screen."""
+
+SEGMENT_BLOCKS = 16
+"""Top-level blocks one Markdown widget holds before the reply continues in a new one."""
 
 
 class MessageView(Vertical):
@@ -97,9 +110,19 @@ class ErrorMessage(MessageView):
 class AssistantMessage(MessageView):
     """A reply: reasoning collapsed above, the text as Markdown, and a footer line.
 
-    Text is streamed into the Markdown widget through `Markdown.get_stream()`, batched to about
-    15 writes a second. `finish()` flushes the stream and re-renders only if the widget's source
-    differs from the reply.
+    Streamed text reaches the screen through a render loop of this widget, at most about 15
+    appends a second and at most `MAX_APPEND_CHARS` per append. Two costs of Textual's Markdown
+    widget shape this (measured, see docs/architecture.md):
+
+    - `MarkdownStream` coalesces everything pending into one append, which on a fast stream
+      parses and mounts most of a reply at once and freezes the screen for as long; so appends
+      are bounded;
+    - each append costs more the more blocks its Markdown widget holds; so once a widget holds
+      `SEGMENT_BLOCKS` top-level blocks, the reply continues in a new Markdown widget, starting
+      at a block boundary. Finished segments are never appended to again.
+
+    `finish()` waits for the loop to catch up, then re-renders only if what is shown differs
+    from the reply.
     """
 
     def __init__(self, label: str) -> None:
@@ -107,10 +130,13 @@ class AssistantMessage(MessageView):
         self.label = label
         self.content = ""
         self.reasoning = ""
-        self._pending = ""
-        self._last_write = 0.0
-        self._stream: MarkdownStream | None = None
-        self._flush_timer_set = False
+        self.state = "streaming"
+        """`streaming`, then `complete`, `stopped` or `error`."""
+        self._rendered = 0
+        self._segment_text = ""
+        self._wake = asyncio.Event()
+        self._done = False
+        self._loop: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.label, style="dim"), classes="label")
@@ -119,47 +145,104 @@ class AssistantMessage(MessageView):
         yield Markdown(classes="body")
         yield Static(classes="footer")
 
+    def on_mount(self) -> None:
+        self._loop = self._render_loop()
+
     @property
     def text(self) -> str:
         return self.content
 
     @property
-    def markdown(self) -> Markdown:
-        return self.query_one(".body", Markdown)
+    def segments(self) -> list[Markdown]:
+        """The Markdown widgets that show the reply, in order."""
+        return list(self.query(".body").results(Markdown))
 
-    async def add_text(self, text: str) -> None:
-        """Append reply text; it reaches the screen at most every `STREAM_INTERVAL_S`."""
+    @property
+    def rendered_source(self) -> str:
+        """The Markdown source that the widgets show."""
+        return "".join(segment.source for segment in self.segments)
+
+    def add_text(self, text: str) -> None:
+        """Append reply text; the render loop shows it within about `STREAM_INTERVAL_S`."""
         self.content += text
-        self._pending += text
-        now = time.monotonic()
-        if now - self._last_write >= STREAM_INTERVAL_S:
-            await self._write_pending()
-        elif not self._flush_timer_set:
-            self._flush_timer_set = True
-            self.set_timer(STREAM_INTERVAL_S - (now - self._last_write), self._write_pending)
+        self._wake.set()
 
     def add_reasoning(self, text: str) -> None:
         self.reasoning += text
-        self.add_class("-has-reasoning")
+        self.query_one(".reasoning", Collapsible).display = True
         self.query_one(".reasoning-text", Static).update(Text(self.reasoning))
 
-    async def _write_pending(self) -> None:
-        self._flush_timer_set = False
-        if not self._pending:
-            return
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
-        pending, self._pending = self._pending, ""
-        self._last_write = time.monotonic()
-        await self._stream.write(pending)
+    @work(group="render", exit_on_error=False)
+    async def _render_loop(self) -> None:
+        live = self.segments[-1]
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._rendered < len(self.content):
+                started = time.monotonic()
+                end = _piece_end(self.content, self._rendered)
+                piece, self._rendered = self.content[self._rendered : end], end
+                split = self._split_point(live, piece)
+                if split is not None:
+                    if split:
+                        await live.append(piece[:split])
+                    live = Markdown(classes="body")
+                    await self.mount(live, before=self.query_one(".footer"))
+                    piece, self._segment_text = piece[split:], ""
+                await live.append(piece)
+                self._segment_text += piece
+                # Leave the loop free for keys and the rest of the screen between appends.
+                await asyncio.sleep(max(0.0, STREAM_INTERVAL_S - (time.monotonic() - started)))
+            if self._done:
+                return
+
+    def _split_point(self, live: Markdown, piece: str) -> int | None:
+        """Where in `piece` a new segment should start, if the live one is full.
+
+        The split is at the start of the last top-level block of the segment's text with
+        `piece` added: every block before it is finished, and the one that may still grow moves
+        to the new segment whole.
+        """
+        if len(live.children) < SEGMENT_BLOCKS:
+            return None
+        text = self._segment_text + piece
+        starts = [token.map[0] for token in _PARSER.parse(text) if token.level == 0 and token.map]
+        if len(starts) < 2:
+            return None
+        line_offsets = [0]
+        for line in text.splitlines(keepends=True):
+            line_offsets.append(line_offsets[-1] + len(line))
+        offset = line_offsets[starts[-1]] - len(self._segment_text)
+        return offset if offset >= 0 else None
 
     async def finish(self, footer: str, *, state: str) -> None:
-        """End the stream: flush it, make sure the whole reply shows, and set the footer."""
-        await self._write_pending()
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        if self.markdown.source != self.content:
-            await self.markdown.update(self.content)
+        """End the stream: let the render loop catch up, make sure the whole reply shows."""
+        self._done = True
+        self._wake.set()
+        if self._loop is not None:
+            await self._loop.wait()
+        if self.rendered_source != self.content:
+            first, *rest = self.segments
+            await self.remove_children(rest)
+            await first.update(self.content)
         self.query_one(".footer", Static).update(Text(footer, style="dim"))
-        self.add_class(f"-{state}")
+        self.state = state
+        # An inline style, not a CSS class: a class change on this widget would restyle every
+        # Markdown block under it, which takes most of a second on a long reply.
+        variable = _STATE_COLOURS.get(state)
+        colour = self.app.get_css_variables().get(variable) if variable else None
+        if colour:
+            self.styles.border_left = ("thick", Color.parse(colour))
+
+
+_PARSER = MarkdownIt("gfm-like")
+"""The parser Textual's Markdown widget uses, to find block boundaries the same way."""
+
+
+def _piece_end(text: str, start: int) -> int:
+    """Where the next append should end: at most `MAX_APPEND_CHARS` on, at a line end if any."""
+    end = min(len(text), start + MAX_APPEND_CHARS)
+    if end == len(text):
+        return end
+    newline = text.rfind("\n", start, end)
+    return newline + 1 if newline >= start else end

@@ -20,7 +20,7 @@ class PromptInput(TextArea):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "submit", "Send", id="send", priority=True),
-        Binding("ctrl+j,shift+enter", "newline", "New line", id="newline", priority=True),
+        Binding("ctrl+j,shift+enter", "newline", "Newline", id="newline", priority=True),
     ]
 
     class Submitted(Message):

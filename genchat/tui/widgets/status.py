@@ -96,7 +96,8 @@ class StatusBar(Horizontal):
             if part:
                 text.append("  │  ", style="dim")
                 text.append(part)
-        self.query_one("#status-text", Static).update(text)
+        # One line of fixed size: no layout pass, which costs more the longer the conversation.
+        self.query_one("#status-text", Static).update(text, layout=False)
 
     @property
     def activity_text(self) -> str:
