@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown
 from textual.widgets._markdown import MarkdownFence
+from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
 from genchat.tui.app import GenchatApp, make_app
@@ -49,7 +49,14 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str)
 
 
 async def finish(pilot: Pilot[None]) -> None:
-    await pilot.app.workers.wait_for_complete()
+    """Wait until every worker is done; a worker that was cancelled counts as done."""
+    for _ in range(100):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:
+            await pilot.pause()
+        else:
+            break
     await pilot.pause()
 
 
@@ -163,6 +170,22 @@ async def test_new_chat_starts_empty(scripted: None) -> None:
         assert not chat(app).query(MessageView)
         assert chat(app).history == []
         assert chat(app).query_one(StatusBar).metrics == ""
+
+
+async def test_new_chat_while_a_reply_streams_stops_it_first(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(scripted_profile("scripted", chunks=["word "] * 200, delay_s=0.02))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: bool(view.text), "the reply to start")
+        await pilot.press("ctrl+n")
+        await finish(pilot)
+        assert not chat(app).query(MessageView)
+        assert chat(app).history == []
+        assert not chat(app).streaming
 
 
 async def test_a_remapped_key_works(scripted: None, config_file: Path) -> None:
@@ -364,4 +387,3 @@ async def test_unknown_profile_fails_before_the_screen_opens() -> None:
 
     with pytest.raises(ConfigError):
         make_app("nope")
-    _ = Markdown  # the widget the replies render with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -13,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.worker import Worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from genchat.backends.base import ModelInfo
 from genchat.chat import (
@@ -249,9 +250,14 @@ class ChatScreen(Screen[None]):
         if self.streaming:
             self.workers.cancel_group(self, "reply")
 
+    async def _stop_and_wait(self) -> None:
+        """Stop the reply, and wait until its text and metrics are recorded."""
+        for worker in self.workers.cancel_group(self, "reply"):
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
+
     async def action_new_chat(self) -> None:
-        self.workers.cancel_group(self, "reply")
-        await self.workers.wait_for_complete()
+        await self._stop_and_wait()
         self.history.clear()
         await self.query_one("#messages", VerticalScroll).remove_children()
         status = self.query_one(StatusBar)
@@ -295,7 +301,7 @@ class ChatScreen(Screen[None]):
         """Copy with OSC 52, and offer to save, since no terminal confirms a clipboard write."""
         self.app.copy_to_clipboard(text)
         self.last_copied = text
-        keys = self.app.get_key_display(self._binding("save_copy"))
+        keys = self._key_for("save_copy")
         self.notify(
             f"Copied {what} ({len(text)} characters). Terminals don't confirm clipboard "
             f"writes: {keys} saves it to a file instead.",
@@ -320,13 +326,12 @@ class ChatScreen(Screen[None]):
             return
         self.notify(f"Saved to {path}", timeout=8)
 
-    def _binding(self, binding_id: str) -> Binding:
-        keymap = self.app._keymap  # what the user remapped, if anything
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.id == binding_id:
-                key = keymap.get(binding_id, binding.key)
-                return Binding(key, binding.action, binding.description, id=binding.id)
-        raise KeyError(binding_id)
+    def _key_for(self, binding_id: str) -> str:
+        """How the key of a binding shows, after any remapping in `[keymap]`."""
+        for active in self.active_bindings.values():
+            if active.binding.id == binding_id:
+                return self.app.get_key_display(active.binding)
+        return binding_id
 
     # -- moving around -----------------------------------------------------------------------
 

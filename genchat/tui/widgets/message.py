@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Collapsible, Markdown, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from genchat.errors import GenchatError
 
@@ -220,7 +221,9 @@ class AssistantMessage(MessageView):
         self._done = True
         self._wake.set()
         if self._loop is not None:
-            await self._loop.wait()
+            # Whatever a failed or cancelled loop did not show, the check below shows.
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await self._loop.wait()
         if self.rendered_source != self.content:
             first, *rest = self.segments
             await self.remove_children(rest)
