@@ -60,6 +60,18 @@ async def finish(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+SLOW_REPLY = scripted_profile("scripted", chunks=["word "] * 200, delay_s=0.02)
+"""A reply that takes a few seconds, to act on while it streams."""
+
+
+async def start_slow_reply(pilot: Pilot[None]) -> AssistantMessage:
+    """Send a prompt to the `SLOW_REPLY` profile and return its reply once text arrives."""
+    await send(pilot, "Talk")
+    view = pilot.app.screen.query_one(AssistantMessage)
+    await wait_for(pilot, lambda: bool(view.text), "the reply to start")
+    return view
+
+
 def notifications(app: GenchatApp) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -111,11 +123,10 @@ async def test_the_conversation_keeps_its_history(config_file: Path) -> None:
 async def test_escape_stops_the_reply_keeps_the_partial_text_and_the_next_send_works(
     scripted: None, config_file: Path
 ) -> None:
-    config_file.write_text(scripted_profile("scripted", chunks=["word "] * 200, delay_s=0.02))
+    config_file.write_text(SLOW_REPLY)
     app = make_app("scripted")
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "Talk")
-        view = chat(app).query_one(AssistantMessage)
+        view = await start_slow_reply(pilot)
         await wait_for(pilot, lambda: view.text.count("word") >= 3, "some words")
         await pilot.press("escape")
         await finish(pilot)
@@ -135,12 +146,10 @@ async def test_escape_stops_the_reply_keeps_the_partial_text_and_the_next_send_w
 async def test_enter_while_streaming_keeps_the_typed_text(
     scripted: None, config_file: Path
 ) -> None:
-    config_file.write_text(scripted_profile("scripted", chunks=["a "] * 100, delay_s=0.02))
+    config_file.write_text(SLOW_REPLY)
     app = make_app("scripted")
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "First")
-        view = chat(app).query_one(AssistantMessage)
-        await wait_for(pilot, lambda: bool(view.text), "the reply to start")
+        await start_slow_reply(pilot)
         await send(pilot, "Second question")
         assert chat(app).query_one(PromptInput).text == "Second question"
         assert STREAMING_HINT in notifications(app)
@@ -175,12 +184,10 @@ async def test_new_chat_starts_empty(scripted: None) -> None:
 async def test_new_chat_while_a_reply_streams_stops_it_first(
     scripted: None, config_file: Path
 ) -> None:
-    config_file.write_text(scripted_profile("scripted", chunks=["word "] * 200, delay_s=0.02))
+    config_file.write_text(SLOW_REPLY)
     app = make_app("scripted")
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "Talk")
-        view = chat(app).query_one(AssistantMessage)
-        await wait_for(pilot, lambda: bool(view.text), "the reply to start")
+        await start_slow_reply(pilot)
         await pilot.press("ctrl+n")
         await finish(pilot)
         assert not chat(app).query(MessageView)
