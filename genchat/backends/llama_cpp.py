@@ -5,23 +5,16 @@ uses it, and generated from in a worker thread. Calls into one llama.cpp context
 a lock; a request that has to wait says so with `Queued`. `llama_cpp` itself is imported on the
 first load, never at start-up.
 
-Two traps of llama-cpp-python are handled here (see docs/architecture.md):
-
-- with `verbose=False`, loading redirects file descriptors 1 and 2 of the whole process, which
-  corrupts a running terminal UI; so models are built with `verbose=True`, and llama.cpp's log
-  and the library's own diagnostics are routed into Python's `logging`;
-- `n_ctx` defaults to 512; genchat defaults to the model's trained context, capped at 8192.
+`n_ctx` defaults to 512 in llama-cpp-python; genchat defaults to the model's trained context,
+capped at 8192. Loading, and the traps it avoids, live in `llama_loading`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import io
-import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
@@ -29,6 +22,12 @@ from pydantic import Field
 
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
 from genchat.backends.gguf_header import GGUFInfo, NotGGUF, read_gguf_info
+from genchat.backends.llama_loading import (
+    MODELS,
+    LoadedModel,
+    LoadKey,
+    gpu_offload_supported,
+)
 from genchat.backends.thread_stream import CancelToken, Emit, stream_from_thread
 from genchat.chat import (
     ChatRequest,
@@ -49,8 +48,6 @@ from genchat.plugins.hookspecs import hookimpl
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-log = logging.getLogger("genchat.llama_cpp")
-
 DEFAULT_CTX_CAP = 8192
 """The context window genchat uses when a profile does not set `n_ctx`, at most."""
 
@@ -70,71 +67,6 @@ class LlamaCppOptions(BackendOptions):
     """A llama-cpp-python chat format name, to override the chat template in the GGUF file."""
 
 
-@dataclass(frozen=True)
-class _LoadKey:
-    path: Path
-    n_ctx: int
-    n_threads: int | None
-    n_gpu_layers: int
-    chat_format: str | None
-
-
-@dataclass
-class _LoadedModel:
-    """One `Llama` instance, shared by every backend with the same file and load options."""
-
-    llm: Any
-    n_ctx: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    users: int = 0
-
-
-class _ModelCache:
-    """Loaded models by file and load options. Loads happen once; the last user frees them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._models: dict[_LoadKey, _LoadedModel] = {}
-        self._loading: dict[_LoadKey, threading.Lock] = {}
-
-    def acquire(self, key: _LoadKey, on_load: Callable[[], None]) -> _LoadedModel:
-        """The loaded model for `key`, loading it first if needed (blocking: call from a thread)."""
-        with self._lock:
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        with load_lock:
-            with self._lock:
-                model = self._models.get(key)
-                if model is not None:
-                    model.users += 1
-                    return model
-            on_load()
-            llm = _load_llama(key)
-            model = _LoadedModel(llm=llm, n_ctx=int(llm.n_ctx()), users=1)
-            with self._lock:
-                self._models[key] = model
-            return model
-
-    def release(self, key: _LoadKey) -> None:
-        """One user is done with `key`'s model; the last one frees it."""
-        with self._lock:
-            model = self._models.get(key)
-            if model is None:
-                return
-            model.users -= 1
-            if model.users > 0:
-                return
-            del self._models[key]
-        with model.lock:  # wait for a generation still finishing after a cancel
-            model.llm.close()
-
-    def loaded(self, key: _LoadKey) -> _LoadedModel | None:
-        with self._lock:
-            return self._models.get(key)
-
-
-MODELS = _ModelCache()
-
-
 class LlamaCppBackend(Backend):
     """A GGUF model file run by llama.cpp, in this process."""
 
@@ -147,7 +79,7 @@ class LlamaCppBackend(Backend):
         super().__init__(options)
         self._options = options
         self._path = options.path.expanduser()
-        self._key: _LoadKey | None = None
+        self._key: LoadKey | None = None
         self._key_lock = threading.Lock()
         self._closed = False
 
@@ -237,7 +169,7 @@ class LlamaCppBackend(Backend):
             return self._options.n_ctx
         return min(info.context_length or DEFAULT_CTX_CAP, DEFAULT_CTX_CAP)
 
-    def _model(self, emit: Emit) -> _LoadedModel:
+    def _model(self, emit: Emit) -> LoadedModel:
         with self._key_lock:
             if self._closed:
                 raise BackendUnavailable("This backend has been closed.")
@@ -247,7 +179,7 @@ class LlamaCppBackend(Backend):
             if model is not None:
                 return model
         info = self._inspect()
-        key = _LoadKey(
+        key = LoadKey(
             path=self._path.resolve(),
             n_ctx=self._planned_n_ctx(info),
             n_threads=self._options.n_threads,
@@ -262,7 +194,7 @@ class LlamaCppBackend(Backend):
                 self._key = key
             else:  # another request of this backend loaded it first: keep one reference
                 MODELS.release(key)
-        if self._options.n_gpu_layers != 0 and not _gpu_offload_supported():
+        if self._options.n_gpu_layers != 0 and not gpu_offload_supported():
             emit(
                 Notice(
                     "n_gpu_layers is set, but this llama.cpp build has no GPU support, so the "
@@ -287,7 +219,7 @@ class LlamaCppBackend(Backend):
             model.lock.release()
 
     def _generate_locked(
-        self, model: _LoadedModel, request: ChatRequest, emit: Emit, cancel: CancelToken
+        self, model: LoadedModel, request: ChatRequest, emit: Emit, cancel: CancelToken
     ) -> None:
         counter = _TokenCounter(cancel)
         params = request.params
@@ -354,7 +286,7 @@ class _TokenCounter:
         return self.cancel.cancelled
 
 
-def _translate_value_error(exc: ValueError, model: _LoadedModel, path: Path) -> Exception:
+def _translate_value_error(exc: ValueError, model: LoadedModel, path: Path) -> Exception:
     text = str(exc)
     if "exceed context window" in text:
         return ContextOverflow(
@@ -362,98 +294,6 @@ def _translate_value_error(exc: ValueError, model: _LoadedModel, path: Path) -> 
             f"(now {model.n_ctx} tokens for {path.name})."
         )
     return exc
-
-
-# -- loading --------------------------------------------------------------------------------
-
-_load_lock = threading.Lock()
-_log_callback: Any = None
-
-
-def _import_llama_cpp() -> Any:
-    try:
-        import llama_cpp
-    except ImportError as exc:  # pragma: no cover - it is a dependency of genchat
-        raise BackendUnavailable(
-            f"llama-cpp-python is not installed ({exc}). Install genchat again to get it."
-        ) from exc
-    _route_llama_log(llama_cpp)
-    return llama_cpp
-
-
-def _route_llama_log(llama_cpp: Any) -> None:
-    """Send llama.cpp's own log lines to `logging` instead of the terminal."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-    import ctypes
-
-    # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 "continues the previous line".
-    levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
-    last = [logging.DEBUG]
-
-    @llama_cpp.llama_log_callback  # type: ignore[misc]
-    def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
-        # llama.cpp is chatty at INFO: that goes to DEBUG, to stay out of genchat's own INFO.
-        last[0] = levels.get(level, last[0])
-        message = text.decode("utf-8", errors="replace").rstrip()
-        if message:
-            log.log(last[0], "%s", message)
-
-    _log_callback = callback  # ctypes callbacks must stay referenced while llama.cpp holds them
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-
-
-def _gpu_offload_supported() -> bool:
-    return bool(_import_llama_cpp().llama_supports_gpu_offload())
-
-
-class _LogWriter(io.StringIO):
-    """A text stream that sends what llama-cpp-python prints into `logging`."""
-
-    def write(self, text: str) -> int:
-        if text.strip():
-            log.debug("%s", text.rstrip())
-        return len(text)
-
-
-def _load_llama(key: _LoadKey) -> Any:
-    llama_cpp = _import_llama_cpp()
-
-    class GenchatLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
-        """`Llama` with one extra stopping criterion per request: genchat's token counter."""
-
-        token_hook: _TokenCounter | None = None
-
-        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
-            hook = self.token_hook
-            if hook is not None:
-                others = kwargs.get("stopping_criteria") or []
-                kwargs["stopping_criteria"] = llama_cpp.StoppingCriteriaList([hook, *others])
-            return super().create_completion(*args, **kwargs)
-
-    kwargs: dict[str, Any] = {
-        "model_path": str(key.path),
-        "n_ctx": key.n_ctx,
-        "n_gpu_layers": key.n_gpu_layers,
-        "chat_format": key.chat_format,
-        "verbose": True,  # False would redirect the process's stdout and stderr while loading
-    }
-    if key.n_threads is not None:
-        kwargs["n_threads"] = key.n_threads
-        kwargs["n_threads_batch"] = key.n_threads
-    # verbose=True makes llama-cpp-python print diagnostics to sys.stderr while it loads;
-    # one load at a time, with sys.stderr pointed at the log for that moment only.
-    with _load_lock, contextlib.redirect_stderr(_LogWriter()):
-        try:
-            llm = GenchatLlama(**kwargs)
-        except ValueError as exc:
-            raise ModelLoadError(
-                f"llama.cpp could not load {key.path.name}: {exc}. The file may be damaged, "
-                "or need a newer llama.cpp than the one installed."
-            ) from exc
-    llm.verbose = False  # no per-reply timing dumps from here on
-    return llm
 
 
 # -- the built-in plugin --------------------------------------------------------------------

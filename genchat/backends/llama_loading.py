@@ -1,0 +1,183 @@
+"""Loading GGUF models with llama-cpp-python, and the process-wide cache of loaded models.
+
+Two traps of llama-cpp-python are handled here (see docs/architecture.md):
+
+- with `verbose=False`, loading redirects file descriptors 1 and 2 of the whole process, which
+  corrupts a running terminal UI; so models are built with `verbose=True`, and llama.cpp's log
+  and the library's own diagnostics are routed into Python's `logging`;
+- `n_ctx` defaults to 512; the backend passes the size it worked out from the GGUF header.
+
+`llama_cpp` itself is imported on the first load, never at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genchat.errors import BackendUnavailable, ModelLoadError
+
+log = logging.getLogger("genchat.llama_cpp")
+
+
+@dataclass(frozen=True)
+class LoadKey:
+    path: Path
+    n_ctx: int
+    n_threads: int | None
+    n_gpu_layers: int
+    chat_format: str | None
+
+
+@dataclass
+class LoadedModel:
+    """One `Llama` instance, shared by every backend with the same file and load options."""
+
+    llm: Any
+    n_ctx: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+class ModelCache:
+    """Loaded models by file and load options. Loads happen once; the last user frees them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[LoadKey, LoadedModel] = {}
+        self._loading: dict[LoadKey, threading.Lock] = {}
+
+    def acquire(self, key: LoadKey, on_load: Callable[[], None]) -> LoadedModel:
+        """The loaded model for `key`, loading it first if needed (blocking: call from a thread)."""
+        with self._lock:
+            load_lock = self._loading.setdefault(key, threading.Lock())
+        with load_lock:
+            with self._lock:
+                model = self._models.get(key)
+                if model is not None:
+                    model.users += 1
+                    return model
+            on_load()
+            llm = load_llama(key)
+            model = LoadedModel(llm=llm, n_ctx=int(llm.n_ctx()), users=1)
+            with self._lock:
+                self._models[key] = model
+            return model
+
+    def release(self, key: LoadKey) -> None:
+        """One user is done with `key`'s model; the last one frees it."""
+        with self._lock:
+            model = self._models.get(key)
+            if model is None:
+                return
+            model.users -= 1
+            if model.users > 0:
+                return
+            del self._models[key]
+        with model.lock:  # wait for a generation still finishing after a cancel
+            model.llm.close()
+
+    def loaded(self, key: LoadKey) -> LoadedModel | None:
+        with self._lock:
+            return self._models.get(key)
+
+
+MODELS = ModelCache()
+
+
+# -- loading --------------------------------------------------------------------------------
+
+_load_lock = threading.Lock()
+_log_callback: Any = None
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:  # pragma: no cover - it is a dependency of genchat
+        raise BackendUnavailable(
+            f"llama-cpp-python is not installed ({exc}). Install genchat again to get it."
+        ) from exc
+    _route_llama_log(llama_cpp)
+    return llama_cpp
+
+
+def _route_llama_log(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines to `logging` instead of the terminal."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 "continues the previous line".
+    levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ERROR}
+    last = [logging.DEBUG]
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+        # llama.cpp is chatty at INFO: that goes to DEBUG, to stay out of genchat's own INFO.
+        last[0] = levels.get(level, last[0])
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            log.log(last[0], "%s", message)
+
+    _log_callback = callback  # ctypes callbacks must stay referenced while llama.cpp holds them
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+
+
+def gpu_offload_supported() -> bool:
+    return bool(_import_llama_cpp().llama_supports_gpu_offload())
+
+
+class _LogWriter(io.StringIO):
+    """A text stream that sends what llama-cpp-python prints into `logging`."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            log.debug("%s", text.rstrip())
+        return len(text)
+
+
+def load_llama(key: LoadKey) -> Any:
+    llama_cpp = _import_llama_cpp()
+
+    class GenchatLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
+        """`Llama` with one extra stopping criterion per request: genchat's token counter."""
+
+        token_hook: Callable[[Any, Any], bool] | None = None
+
+        def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+            hook = self.token_hook
+            if hook is not None:
+                others = kwargs.get("stopping_criteria") or []
+                kwargs["stopping_criteria"] = llama_cpp.StoppingCriteriaList([hook, *others])
+            return super().create_completion(*args, **kwargs)
+
+    kwargs: dict[str, Any] = {
+        "model_path": str(key.path),
+        "n_ctx": key.n_ctx,
+        "n_gpu_layers": key.n_gpu_layers,
+        "chat_format": key.chat_format,
+        "verbose": True,  # False would redirect the process's stdout and stderr while loading
+    }
+    if key.n_threads is not None:
+        kwargs["n_threads"] = key.n_threads
+        kwargs["n_threads_batch"] = key.n_threads
+    # verbose=True makes llama-cpp-python print diagnostics to sys.stderr while it loads;
+    # one load at a time, with sys.stderr pointed at the log for that moment only.
+    with _load_lock, contextlib.redirect_stderr(_LogWriter()):
+        try:
+            llm = GenchatLlama(**kwargs)
+        except ValueError as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {key.path.name}: {exc}. The file may be damaged, "
+                "or need a newer llama.cpp than the one installed."
+            ) from exc
+    llm.verbose = False  # no per-reply timing dumps from here on
+    return llm
