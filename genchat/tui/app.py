@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -23,10 +24,18 @@ class GenchatApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
-    def __init__(self, profiles: Profiles, target: Target) -> None:
+    def __init__(
+        self,
+        profiles: Profiles,
+        target: Target,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.profiles = profiles
         self.initial_target = target
+        self.clock = clock
+        """What replies are timed with; snapshot tests pass a fixed one."""
 
     def on_mount(self) -> None:
         self.set_keymap(dict(self.profiles.loaded.config.keymap))
@@ -58,11 +67,16 @@ class GenchatApp(App[None]):
             yield SystemCommand(title, f"{key} · {binding.id}", run)
 
 
-def make_app(profile: str | None = None, *, no_plugins: bool = False) -> GenchatApp:
+def make_app(
+    profile: str | None = None,
+    *,
+    no_plugins: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> GenchatApp:
     """Build the app on `profile` (default: the config's `default_profile`).
 
     Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
     """
     profiles = open_profiles(no_plugins=no_plugins)
     chosen = profiles.get(profile)
-    return GenchatApp(profiles, Target(chosen.name))
+    return GenchatApp(profiles, Target(chosen.name), clock=clock)

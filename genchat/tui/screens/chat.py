@@ -183,7 +183,12 @@ class ChatScreen(Screen[None]):
         view = AssistantMessage(label)
         await messages.mount(view)
         messages.anchor()
-        reply = Reply(backend, request, source=self.genchat.profiles.source_of(profile.backend))
+        reply = Reply(
+            backend,
+            request,
+            source=self.genchat.profiles.source_of(profile.backend),
+            clock=self.genchat.clock,
+        )
         self.stream_reply(reply, view)
 
     @work(exclusive=True, group="reply", exit_on_error=False)

@@ -113,7 +113,7 @@ class ModelPicker(ModalScreen[Target | None]):
             if not all(word in choice.search_text for word in words):
                 continue
             label = Text(choice.label, style="bold" if choice.target else "dim strike")
-            label.append(f"  {choice.detail}", style="dim" if choice.target else "red")
+            label.append(f"\n  {choice.detail}", style="dim" if choice.target else "red")
             options.add_option(Option(label, id=str(index), disabled=choice.target is None))
             if highlight is None and choice.target is not None:
                 highlight = options.option_count - 1

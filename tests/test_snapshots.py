@@ -1,0 +1,85 @@
+"""Snapshots of the main screens, with deterministic content from the scripted test plugin.
+
+Replies are timed with a fixed clock, so the metrics read the same on every run. Update the
+snapshots on purpose with `pytest tests/test_snapshots.py --snapshot-update`, and look at them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from genchat.tui.app import make_app
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.prompt import PromptInput
+
+SIZE = (90, 30)
+REPLY = [
+    "Here is a function that adds two numbers:\n\n",
+    "```python\ndef add(a: int, b: int) -> int:\n",
+    '    """The sum of a and b."""\n    return a + b\n```\n\n',
+    "Call it as `add(2, 3)`.",
+]
+
+
+@pytest.fixture(autouse=True)
+def scripted(test_plugins: str, monkeypatch: pytest.MonkeyPatch, config_file: Path) -> None:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(
+        f'[profiles.scripted]\nbackend = "scripted"\nchunks = {json.dumps(REPLY)}\n'
+        '[profiles.flaky]\nbackend = "scripted"\nfail_after = 1\n'
+    )
+
+
+def fixed_clock() -> float:
+    return 0.0
+
+
+def ask(prompt: str) -> Callable[[Pilot[None]], Any]:
+    async def run_before(pilot: Pilot[None]) -> None:
+        box = pilot.app.screen.query_one(PromptInput)
+        box.cursor_blink = False
+        box.insert(prompt)
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+def test_chat_with_a_finished_reply(snap_compare: Any) -> None:
+    """The question; the reply with a highlighted Python block and inline code; the footer line
+    and the status bar with `≈` token counts; an empty prompt; the bindings in the footer."""
+    app = make_app("scripted", clock=fixed_clock)
+    assert snap_compare(app, terminal_size=SIZE, run_before=ask("Add two numbers in Python"))
+
+
+def test_a_backend_error_in_the_conversation(snap_compare: Any) -> None:
+    """The reply's first word, marked failed with a red border, then the error message:
+    "Backend unavailable" and what to do."""
+    app = make_app("flaky", clock=fixed_clock)
+    assert snap_compare(app, terminal_size=SIZE, run_before=ask("Hello?"))
+
+
+def test_the_model_picker(snap_compare: Any) -> None:
+    """The picker over the chat: a filter box, then the embedded SmolLM2 (default, context
+    8192, Q4_1) and the scripted profiles, the current one highlighted."""
+
+    async def open_picker(pilot: Pilot[None]) -> None:
+        pilot.app.screen.query_one(PromptInput).cursor_blink = False
+        await pilot.press("ctrl+o")
+        for _ in range(200):
+            screen = pilot.app.screen
+            if isinstance(screen, ModelPicker) and screen.choices:
+                break
+            await pilot.pause(0.05)
+        screen.query_one("#picker-filter").cursor_blink = False  # type: ignore[attr-defined]
+        await pilot.pause()
+
+    app = make_app("scripted", clock=fixed_clock)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_picker)
