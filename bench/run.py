@@ -38,6 +38,7 @@ def main() -> None:
     direct, ours = med["direct"], med["genchat"]
     times = boot["median_s"]
     first_over = boot["ask_first_token_over_python"]
+    screen_over = boot["first_screen_over_python"]
     text = f"""# Benchmarks
 
 Written by `bench/run.py` on {datetime.date.today().isoformat()}: {platform.machine()},
@@ -70,6 +71,7 @@ of {boot["rounds"]}.
 | --- | --- | --- |
 | `python -c pass` | {_ms(times["python"])} | 1.0 |
 | `genchat --help` | {_ms(times["help"])} | {boot["help_over_python"]:.1f} |
+| `genchat`, to the first screen (headless) | {_ms(times["first_screen"])} | {screen_over:.1f} |
 | `genchat ask "Hi"`, to the first token | {_ms(times["ask_first_token"])} | {first_over:.1f} |
 
 Heavy libraries imported by `genchat --help`: {_list(boot["help_imports"])}.

@@ -38,6 +38,20 @@ def time_to_first_byte(args: list[str], env: dict[str, str]) -> float:
     return first
 
 
+FIRST_SCREEN = """
+from genchat.tui.app import make_app
+from genchat.tui.screens.chat import ChatScreen
+
+async def first_screen(pilot):
+    while not isinstance(pilot.app.screen, ChatScreen):
+        await pilot.pause(0.01)
+    await pilot.pause()  # one refresh: the screen is drawn
+    pilot.app.exit()
+
+make_app().run(headless=True, size=(100, 30), auto_pilot=first_screen)
+"""
+
+
 def imported(code: str, env: dict[str, str]) -> list[str]:
     out = subprocess.run(
         [PYTHON, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules), file=sys.stderr)"],
@@ -60,11 +74,18 @@ def measure(rounds: int = 9) -> dict[str, Any]:
         bare = [PYTHON, "-c", "pass"]
         help_cmd = [PYTHON, "-m", "genchat", "--help"]
         ask_cmd = [PYTHON, "-m", "genchat", "ask", "Hi", "--max-tokens", "4", "--temperature", "0"]
-        times: dict[str, list[float]] = {"python": [], "help": [], "ask_first_token": []}
+        screen_cmd = [PYTHON, "-c", FIRST_SCREEN]
+        times: dict[str, list[float]] = {
+            "python": [],
+            "help": [],
+            "first_screen": [],
+            "ask_first_token": [],
+        }
         time_to_first_byte(ask_cmd, env)  # warm the page cache
         for _ in range(rounds):
             times["python"].append(time_to_exit(bare, env))
             times["help"].append(time_to_exit(help_cmd, env))
+            times["first_screen"].append(time_to_exit(screen_cmd, env))
             times["ask_first_token"].append(time_to_first_byte(ask_cmd, env))
         med = {name: statistics.median(values) for name, values in times.items()}
         help_imports = imported(
@@ -81,6 +102,7 @@ def measure(rounds: int = 9) -> dict[str, Any]:
         "rounds": rounds,
         "median_s": med,
         "help_over_python": med["help"] / med["python"],
+        "first_screen_over_python": med["first_screen"] / med["python"],
         "ask_first_token_over_python": med["ask_first_token"] / med["python"],
         "help_imports": help_imports,
         "ask_imports": ask_imports,
