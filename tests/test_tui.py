@@ -394,3 +394,49 @@ async def test_unknown_profile_fails_before_the_screen_opens() -> None:
 
     with pytest.raises(ConfigError):
         make_app("nope")
+
+
+async def test_the_ui_stays_responsive_while_a_model_loads(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(scripted_profile("scripted", load_s=3.0))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        status = chat(app).query_one(StatusBar)
+        await wait_for(pilot, lambda: status.activity == "loading model", "the load to start")
+        assert status.has_class("-busy")  # the progress bar shows
+        await pilot.press(*"typing during the load")
+        assert chat(app).query_one(PromptInput).text == "typing during the load"
+        assert chat(app).streaming  # the reply has not started yet
+        await finish(pilot)
+        assert not status.has_class("-busy")
+        assert chat(app).query_one(AssistantMessage).text == "Hello, world."
+
+
+async def test_the_view_follows_the_reply_until_the_user_scrolls_up(
+    scripted: None, config_file: Path
+) -> None:
+    lines = [f"Line {i} of a long reply.\n\n" for i in range(600)]
+    config_file.write_text(scripted_profile("scripted", chunks=lines, delay_s=0.02))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        messages = chat(app).query_one("#messages")
+        await wait_for(pilot, lambda: messages.max_scroll_y > 20, "the reply to fill the view")
+        assert messages.scroll_y == messages.max_scroll_y  # following
+        for _ in range(10):
+            await pilot.press("ctrl+up")
+        held = messages.scroll_y
+        assert held < messages.max_scroll_y
+        await wait_for(pilot, lambda: messages.max_scroll_y > held + 10, "the reply to grow")
+        assert messages.scroll_y == held  # the user's position is kept
+        messages.scroll_end(animate=False)  # back at the bottom: following again
+        await pilot.pause()
+        at_bottom = messages.max_scroll_y
+        await wait_for(pilot, lambda: messages.max_scroll_y > at_bottom + 10, "more of the reply")
+        await wait_for(
+            pilot, lambda: messages.scroll_y == messages.max_scroll_y, "the view to follow"
+        )
+        await pilot.press("escape")
+        await finish(pilot)
