@@ -185,7 +185,7 @@ default_profile = "smollm2"
 # backend = "llama-cpp"
 # path = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"
 # n_ctx = 8192          # default: the model's trained context, at most 8192
-# n_threads = 8         # default: llama.cpp's choice
+# n_threads = 8         # default: the physical CPU cores genchat may use
 # n_gpu_layers = -1     # offload every layer, where llama.cpp was built with GPU support
 # chat_format = "chatml"  # only to override the chat template in the GGUF file
 

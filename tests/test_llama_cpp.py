@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -213,3 +214,20 @@ async def test_loading_does_not_touch_the_process_stdout_or_stderr(
         await backend.aclose()
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+async def test_threads_default_to_the_physical_cores(backend: LlamaCppBackend) -> None:
+    from genchat.backends.llama_loading import default_threads
+
+    await collect(backend, ask("Hi", max_tokens=1))
+    loaded = MODELS.loaded(backend._key)  # type: ignore[arg-type]
+    assert loaded is not None
+    assert 1 <= default_threads() <= len(os.sched_getaffinity(0))
+    # the `backend` fixture sets n_threads=2; a profile without it gets the default
+    plain = LlamaCppBackend(LlamaCppOptions(path=backend.options.path))  # type: ignore[attr-defined]
+    try:
+        await collect(plain, ask("Hi", max_tokens=1))
+        assert plain._key is not None and plain._key.n_threads == default_threads()
+        assert MODELS.loaded(plain._key).llm.n_threads == default_threads()  # type: ignore[union-attr]
+    finally:
+        await plain.aclose()

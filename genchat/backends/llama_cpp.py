@@ -26,6 +26,7 @@ from genchat.backends.llama_loading import (
     MODELS,
     LoadedModel,
     LoadKey,
+    default_threads,
     gpu_offload_supported,
 )
 from genchat.backends.thread_stream import CancelToken, Emit, stream_from_thread
@@ -60,7 +61,7 @@ class LlamaCppOptions(BackendOptions):
     n_ctx: int | None = Field(default=None, ge=16)
     """Context window in tokens. Default: the model's trained context, at most 8192."""
     n_threads: int | None = Field(default=None, ge=1)
-    """CPU threads for generation. Default: llama.cpp's choice."""
+    """CPU threads for generation. Default: the physical CPU cores genchat may use."""
     n_gpu_layers: int = Field(default=0, ge=-1)
     """Layers to offload to the GPU; -1 offloads all. Needs a llama.cpp built with GPU support."""
     chat_format: str | None = None
@@ -182,7 +183,7 @@ class LlamaCppBackend(Backend):
         key = LoadKey(
             path=self._path.resolve(),
             n_ctx=self._planned_n_ctx(info),
-            n_threads=self._options.n_threads,
+            n_threads=self._options.n_threads or default_threads(),
             n_gpu_layers=self._options.n_gpu_layers,
             chat_format=self._options.chat_format,
         )
