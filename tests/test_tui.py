@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets._markdown import MarkdownFence
+from textual.widgets._markdown import MarkdownFence, MarkdownParagraph
 from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
@@ -440,3 +440,34 @@ async def test_the_view_follows_the_reply_until_the_user_scrolls_up(
         )
         await pilot.press("escape")
         await finish(pilot)
+
+
+async def test_finished_parts_of_a_long_reply_leave_layout_until_scrolled_into_view(
+    scripted: None, config_file: Path
+) -> None:
+    reply = "".join(f"Paragraph {i} of a long reply, with **bold** words.\n\n" for i in range(400))
+    chunks = [reply[i : i + 40] for i in range(0, len(reply), 40)]
+    config_file.write_text(scripted_profile("scripted", chunks=chunks))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Long")
+        await finish(pilot)
+        await pilot.pause()
+        view = chat(app).query_one(AssistantMessage)
+        messages = chat(app).query_one("#messages")
+        first = view.segments[0]
+        assert len(view.segments) > 3
+        # far above the view: a blank stand-in of its height takes its place in layout
+        await wait_for(pilot, lambda: not first.display, "the first part to leave layout")
+        messages.scroll_home(animate=False)
+        await wait_for(pilot, lambda: first.display, "the first part to show again")
+        assert (
+            first.query(MarkdownParagraph).first().source.strip()
+            == "Paragraph 0 of a long reply, with **bold** words."
+        )  # type: ignore[attr-defined]
+        await pilot.resize_terminal(70, 30)  # a new width: every part is measured again
+        await finish(pilot)
+        await pilot.pause()
+        assert view.rendered_source == reply
+        messages.scroll_end(animate=False)
+        await wait_for(pilot, lambda: not first.display, "the first part to leave layout")

@@ -9,12 +9,13 @@ from typing import ClassVar
 
 from markdown_it import MarkdownIt
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Collapsible, Markdown, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -120,7 +121,9 @@ class AssistantMessage(MessageView):
       are bounded;
     - each append costs more the more blocks its Markdown widget holds; so once a widget holds
       `SEGMENT_BLOCKS` top-level blocks, the reply continues in a new Markdown widget, starting
-      at a block boundary. Finished segments are never appended to again.
+      at a block boundary. Finished segments are never appended to again;
+    - every mount triggers a layout pass over every displayed widget; so a finished segment out
+      of view is hidden, with a blank stand-in of its height, until it scrolls into view.
 
     `finish()` waits for the loop to catch up, then re-renders only if what is shown differs
     from the reply.
@@ -138,6 +141,10 @@ class AssistantMessage(MessageView):
         self._wake = asyncio.Event()
         self._done = False
         self._loop: Worker[None] | None = None
+        self._width: int | None = None
+        self._stand_ins: dict[Markdown, Widget] = {}
+        """Finished segments, each with a blank widget of its height that stands in for it
+        while it is out of view."""
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.label, style="dim"), classes="label")
@@ -148,6 +155,60 @@ class AssistantMessage(MessageView):
 
     def on_mount(self) -> None:
         self._loop = self._render_loop()
+        if self.parent is not None:
+            self.watch(self.parent, "scroll_y", self._scrolled, init=False)
+
+    # -- keeping finished segments out of layout while they are out of view ------------------
+
+    def _freeze(self, segment: Markdown, tries: int = 5) -> None:
+        """Give a finished segment a stand-in of its height, for when it is out of view.
+
+        Every mount triggers a layout pass that visits every displayed widget, so a long reply
+        got slower to stream the longer it was. A hidden segment costs layout nothing.
+        """
+        if segment in self._stand_ins or not segment.is_attached:
+            return
+        height = segment.outer_size.height
+        if not height:  # not laid out yet
+            if tries:
+                self.call_after_refresh(self._freeze, segment, tries - 1)
+            return
+        stand_in = Widget(classes="stand-in")
+        stand_in.styles.height = height
+        stand_in.display = False
+        self._stand_ins[segment] = stand_in
+        self.mount(stand_in, before=segment)
+        self.call_after_refresh(self._show_segments_in_view)
+
+    def _scrolled(self) -> None:
+        # Regions are known once the scroll has been laid out.
+        if self._stand_ins:
+            self.call_after_refresh(self._show_segments_in_view)
+
+    def _show_segments_in_view(self) -> None:
+        """Show the finished segments that overlap the view; stand-ins for the rest."""
+        if self.parent is None or not isinstance(self.parent, Widget):
+            return
+        view = self.parent.region
+        for segment, stand_in in self._stand_ins.items():
+            shown = segment if segment.display else stand_in
+            visible = shown.region.overlaps(view)
+            if visible != segment.display:
+                segment.display = visible
+                stand_in.display = not visible
+
+    def on_resize(self, event: events.Resize) -> None:
+        # A new width rewraps the text: show every segment, measure again, then freeze again.
+        # (The height changes all the time while a reply grows; that needs nothing.)
+        width, self._width = self._width, event.size.width
+        if width in (None, event.size.width) or not self._stand_ins:
+            return
+        stand_ins, self._stand_ins = self._stand_ins, {}
+        for segment, stand_in in stand_ins.items():
+            segment.display = True
+            stand_in.remove()
+        for segment in stand_ins:
+            self.call_after_refresh(self._freeze, segment)
 
     @property
     def text(self) -> str:
@@ -187,6 +248,7 @@ class AssistantMessage(MessageView):
                 if split is not None:
                     if split:
                         await live.append(piece[:split])
+                    self.call_after_refresh(self._freeze, live)
                     live = Markdown(classes="body")
                     await self.mount(live, before=self.query_one(".footer"))
                     piece, self._segment_text = piece[split:], ""
