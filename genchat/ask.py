@@ -24,7 +24,7 @@ from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
 from genchat.errors import BackendError, ConfigError
 from genchat.profiles import Profiles, open_profiles
 from genchat.reply import Reply
-from genchat.terminal import TerminalSanitizer
+from genchat.terminal import TerminalSanitizer, sanitize
 
 EXIT_BROKEN_PIPE = 141
 
@@ -137,11 +137,7 @@ def _print_json(
 
 
 def _clean_for(stream: TextIO, text: str) -> str:
-    if stream.isatty():
-        from genchat.terminal import sanitize
-
-        return sanitize(text)
-    return text
+    return sanitize(text) if stream.isatty() else text
 
 
 class _Output:

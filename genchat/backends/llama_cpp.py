@@ -11,6 +11,7 @@ capped at 8192. Loading, and the traps it avoids, live in `llama_loading`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import threading
@@ -94,8 +95,6 @@ class LlamaCppBackend(Backend):
         return self.model_id
 
     async def list_models(self) -> list[ModelInfo]:
-        import asyncio
-
         try:
             info = await asyncio.to_thread(self._inspect)
         except (ModelNotFound, ModelLoadError) as exc:
@@ -140,8 +139,6 @@ class LlamaCppBackend(Backend):
             key, self._key = self._key, None
             self._closed = True
         if key is not None:
-            import asyncio
-
             await asyncio.to_thread(MODELS.release, key)
 
     # -- in the worker thread -------------------------------------------------------------

@@ -113,16 +113,17 @@ class ChatScreen(Screen[None]):
 
     # -- the target ------------------------------------------------------------------------
 
-    def _show_target(self) -> None:
-        profile = self.genchat.profiles.profiles.get(self.target.profile)
+    def _target_label(self) -> str:
+        """`profile · model`, or the profile alone where its model is not known without I/O."""
         model = self.target.model
-        if model is None and profile is not None:
-            try:
-                model = self.genchat.profiles.backend(profile.name).default_model
-            except GenchatError:
-                model = None
+        if model is None:
+            with contextlib.suppress(GenchatError):
+                model = self.genchat.profiles.backend(self.target.profile).default_model
+        return f"{self.target.profile} · {model}" if model else self.target.profile
+
+    def _show_target(self) -> None:
         status = self.query_one(StatusBar)
-        status.target = f"{self.target.profile} · {model}" if model else self.target.profile
+        status.target = self._target_label()
         status.context = ""
         self._model_info = None
         self._load_model_info()
@@ -179,8 +180,7 @@ class ChatScreen(Screen[None]):
         request = ChatRequest(
             [*system, *self.history], params=profile.params, model=self.target.model
         )
-        label = f"{profile.name} · {self.target.model or backend.default_model or backend.name}"
-        view = AssistantMessage(label)
+        view = AssistantMessage(self._target_label())
         await messages.mount(view)
         messages.anchor()
         reply = Reply(
