@@ -27,6 +27,9 @@ from genchat.chat import (
 )
 from genchat.errors import BackendError, PluginFailed, ProtocolError
 
+HOLD_LIMIT_S = 0.01
+"""The longest a reply's stream keeps the event loop to itself before it lets others run."""
+
 
 class Reply:
     """One assistant reply: stream it with `stream()`, then read its text, reason and metrics.
@@ -74,12 +77,18 @@ class Reply:
         self._t_request = self._clock()
         try:
             events = self.backend.stream(self.request)
+            paused = time.monotonic()
             try:
                 async for event in events:
                     self._observe(event)
                     yield event
                     if isinstance(event, Finished):
                         break
+                    if time.monotonic() - paused > HOLD_LIMIT_S:
+                        # Events from a buffer (many SSE lines in one read, a scripted backend)
+                        # come without an await; let the rest of the app run between them.
+                        await asyncio.sleep(0)
+                        paused = time.monotonic()
             finally:
                 # The contract asks for an async iterator; async generators also need closing,
                 # so that a backend's cleanup runs now and not whenever they are collected.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -140,3 +142,38 @@ async def test_closing_early_records_a_cancelled_reply() -> None:
         break
     await stream.aclose()  # type: ignore[attr-defined]
     assert reply.finish_reason == "cancelled" and reply.text == "a"
+
+
+class Burst(Backend):
+    """Yields its deltas without ever awaiting, as events parsed from one buffered read come;
+    each takes a millisecond of work."""
+
+    name: ClassVar[str] = "burst"
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("b", default=True)]
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        yield Started()
+        for i in range(60):
+            time.sleep(0.001)  # noqa: ASYNC251 (the work that holds the loop)
+            yield TextDelta(f"{i} ")
+        yield Finished("stop")
+
+
+async def test_a_backend_that_never_awaits_still_lets_the_app_run() -> None:
+    reply = Reply(Burst(Backend.Options()), ChatRequest([Message("user", "hi")]))
+    seen_while_streaming: list[int] = []
+
+    async def other_work() -> None:
+        while True:
+            seen_while_streaming.append(len(reply.text))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_work())
+    await asyncio.sleep(0)
+    async for _ in reply.stream():
+        pass
+    other.cancel()
+    # 60 ms of events: the stream let other tasks run every 10 ms or so on the way.
+    assert any(0 < length < len(reply.text) for length in seen_while_streaming)
