@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets._markdown import MarkdownFence, MarkdownParagraph
 from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
@@ -305,6 +304,20 @@ async def test_reasoning_shows_collapsed_above_the_reply(scripted: None, config_
 
 
 CODE = "def add(a, b):\n    return a + b\n"
+CODE_LINES = CODE.rstrip("\n").splitlines()
+
+
+def shown_lines(view: AssistantMessage) -> list[str]:
+    """The reply's rendered lines, without blank ones or the indent and padding around them."""
+    rendered = (strip.text.strip() for strip in view.body.lines(view.body.size.width))
+    return [line for line in rendered if line]
+
+
+def shows_in_order(view: AssistantMessage, expected: list[str]) -> bool:
+    """Whether the reply's rendered lines include `expected`, one after another."""
+    shown = shown_lines(view)
+    wanted = [line.strip() for line in expected]
+    return any(shown[i : i + len(wanted)] == wanted for i in range(len(shown) - len(wanted) + 1))
 
 
 @pytest.mark.parametrize(
@@ -328,9 +341,8 @@ async def test_the_rendered_reply_equals_the_streamed_text(
         view = chat(app).query_one(AssistantMessage)
         assert view.text == reply
         assert view.rendered_source == reply
-        fences = list(view.query(MarkdownFence))
-        assert fences, "the code block is rendered"
-        assert fences[-1].code.rstrip("\n") == (last_code_block(reply) or "").rstrip("\n")
+        code = (last_code_block(reply) or "").rstrip("\n").splitlines()
+        assert shows_in_order(view, code), "the whole code block is on screen"
 
 
 async def test_an_8k_token_reply_renders_completely(scripted: None, config_file: Path) -> None:
@@ -345,8 +357,8 @@ async def test_an_8k_token_reply_renders_completely(scripted: None, config_file:
         await finish(pilot)
         view = chat(app).query_one(AssistantMessage)
         assert view.rendered_source == reply
-        assert len(view.segments) > 1  # long replies continue in new Markdown widgets
-        assert view.query(MarkdownFence).last().code.rstrip("\n") == CODE.rstrip("\n")
+        assert shows_in_order(view, ["Paragraph 0 has some bold words and code."])
+        assert shows_in_order(view, ["Paragraph 649 has some bold words and code.", *CODE_LINES])
         messages = chat(app).query_one("#messages")
         assert messages.scroll_y == messages.max_scroll_y  # the view followed the reply
 
@@ -442,7 +454,7 @@ async def test_the_view_follows_the_reply_until_the_user_scrolls_up(
         await finish(pilot)
 
 
-async def test_finished_parts_of_a_long_reply_leave_layout_until_scrolled_into_view(
+async def test_a_long_reply_is_wrapped_again_at_a_new_width(
     scripted: None, config_file: Path
 ) -> None:
     reply = "".join(f"Paragraph {i} of a long reply, with **bold** words.\n\n" for i in range(400))
@@ -452,22 +464,13 @@ async def test_finished_parts_of_a_long_reply_leave_layout_until_scrolled_into_v
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "Long")
         await finish(pilot)
-        await pilot.pause()
         view = chat(app).query_one(AssistantMessage)
-        messages = chat(app).query_one("#messages")
-        first = view.segments[0]
-        assert len(view.segments) > 3
-        # far above the view: a blank stand-in of its height takes its place in layout
-        await wait_for(pilot, lambda: not first.display, "the first part to leave layout")
-        messages.scroll_home(animate=False)
-        await wait_for(pilot, lambda: first.display, "the first part to show again")
-        assert (
-            first.query(MarkdownParagraph).first().source.strip()
-            == "Paragraph 0 of a long reply, with **bold** words."
-        )  # type: ignore[attr-defined]
-        await pilot.resize_terminal(70, 30)  # a new width: every part is measured again
-        await finish(pilot)
+        height = view.body.outer_size.height
+        assert height >= 2 * 400 - 1  # a line per paragraph, a blank line between
+        await pilot.resize_terminal(30, 30)  # too narrow for a paragraph on one line
         await pilot.pause()
+        assert view.body.outer_size.height > height
+        first = shown_lines(view)[:3]
+        assert len(first[0]) < len("Paragraph 0 of a long reply,")  # wrapped
+        assert " ".join(first).startswith("Paragraph 0 of a long reply, with bold words.")
         assert view.rendered_source == reply
-        messages.scroll_end(animate=False)
-        await wait_for(pilot, lambda: not first.display, "the first part to leave layout")
