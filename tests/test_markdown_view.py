@@ -100,7 +100,7 @@ async def test_streamed_in_pieces_it_renders_as_the_whole_text_does() -> None:
                 streamed.append(SAMPLE[position : position + step])
                 streamed.lines(WIDTH)  # rendered between appends, as on screen
                 position += step
-            streamed.end_stream()
+            await streamed.end_stream()
             assert streamed.source == SAMPLE
             assert [list(strip) for strip in streamed.lines(WIDTH)] == expected
             await streamed.remove()
@@ -198,5 +198,5 @@ async def test_the_last_block_is_highlighted_whole_when_the_stream_ends() -> Non
         for start in range(0, len(source), 23):
             streamed.append(source[start : start + 23])
             streamed.lines(WIDTH)
-        streamed.end_stream()
+        await streamed.end_stream()
         assert [list(strip) for strip in streamed.lines(WIDTH)] == expected

@@ -31,7 +31,7 @@ TAB_SIZE = 4
 class CodeHighlighter:
     """Highlights and renders code blocks for one Markdown view.
 
-    Forget it (make a new one) when the view's width or theme changes.
+    Tokens do not depend on the width or theme; call `forget_rendered()` when those change.
     """
 
     RELEX_LINES = 24
@@ -40,7 +40,19 @@ class CodeHighlighter:
 
     def __init__(self) -> None:
         self._lexed: dict[str, tuple[str, list[TokenLine]]] = {}
+        """Per language, the code lexed last and its tokens: where incremental lexing starts."""
+        self._whole: dict[tuple[str, str], list[TokenLine]] = {}
+        """Code lexed whole, by language and code."""
         self._rendered: dict[tuple[int, str, TokenLine], list[list[Segment]]] = {}
+
+    def forget_rendered(self) -> None:
+        self._rendered.clear()
+
+    def lex_whole(self, language: str, code: str) -> None:
+        """Lex `code` whole ahead of rendering it; safe to run in a worker thread, so that a
+        long block's final lexing does not hold the event loop."""
+        if (language, code) not in self._whole:
+            self._whole[language, code] = list(_token_lines(_lexer(language), code))
 
     def token_lines(self, language: str, code: str, *, incremental: bool) -> list[TokenLine]:
         """The tokens of `code`, line by line.
@@ -49,10 +61,13 @@ class CodeHighlighter:
         from near its end. Without it, the whole of it is lexed: a few lexers only recognise a
         construct once it is closed (a C comment), which can change tokens far back.
         """
+        if not incremental:
+            self.lex_whole(language, code)
+            return self._whole[language, code]
         lexer = _lexer(language)
         lines = None
         previous = self._lexed.get(language)
-        if incremental and previous is not None:
+        if previous is not None:
             lines = self._relex_end(lexer, *previous, code)
         if lines is None:
             lines = list(_token_lines(lexer, code))

@@ -12,6 +12,7 @@ the last (measured in docs/architecture.md). `MarkdownView` is one widget, drawn
 
 from __future__ import annotations
 
+import asyncio
 from itertools import accumulate
 from typing import Any, ClassVar
 
@@ -223,12 +224,22 @@ class MarkdownView(Widget):
         else:
             self.refresh(layout=True)
 
-    def end_stream(self) -> None:
-        """The text is complete: highlight the last block whole, as every other block was."""
-        if self._streaming:
-            self._streaming = False
-            self._tail_lines = self._lines = None
-            self.refresh(layout=True)
+    async def end_stream(self) -> None:
+        """The text is complete: highlight the last block whole, as every other block was.
+
+        The code blocks in it are lexed in a worker thread first, so that a long one does not
+        hold the event loop.
+        """
+        if not self._streaming:
+            return
+        for token in _PARSER.parse(self._tail):
+            if token.type in ("fence", "code_block"):
+                language = (token.info or "").partition(" ")[0] or "text"
+                code = token.content.rstrip()
+                await asyncio.to_thread(self._highlighter.lex_whole, language, code)
+        self._streaming = False
+        self._tail_lines = self._lines = None
+        self.refresh(layout=True)
 
     def update(self, source: str) -> None:
         """Replace what is shown."""
@@ -283,7 +294,7 @@ class MarkdownView(Widget):
             self._width, self._style_key = width, key
             self._theme = markdown_theme(self.app.get_css_variables())
             self._rendered, self._tail_lines, self._lines = [], None, None
-            self._highlighter = CodeHighlighter()
+            self._highlighter.forget_rendered()
 
     def _render_block(self, source: str, *, incremental: bool) -> list[Strip]:
         if not source.strip() or self._width <= 0:

@@ -27,7 +27,7 @@ STREAM_INTERVAL_S = 1 / 15
 """How often streamed text reaches the Markdown widget: about 15 updates a second, never one
 per token, so long replies stay cheap to render."""
 
-MAX_APPEND_CHARS = 4000
+MAX_APPEND_CHARS = 2000
 """The most text one append parses and mounts, so that no single append freezes the screen."""
 
 
@@ -187,7 +187,7 @@ class AssistantMessage(MessageView):
         if self.rendered_source != self.content:
             self.body.update(self.content)
         else:
-            self.body.end_stream()
+            await self.body.end_stream()
         self.query_one(".footer", Static).update(Text(footer, style="dim"))
         self.state = state
         # An inline style, not a CSS class: a class change restyles every widget under this one.
