@@ -18,6 +18,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GENCHAT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GENCHAT_PLUGINS", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Remote profiles appear on their own when these are set; each test sets what it needs.
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_HOST"):
+        monkeypatch.delenv(variable, raising=False)
     return tmp_path
 
 

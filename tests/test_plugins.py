@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genchat.backends.llama_cpp import LlamaCppBackend
-from genchat.plugins.manager import load_plugins, parse_allow_list
+from genchat.plugins.manager import BUILTIN_PLUGINS, load_plugins, parse_allow_list
 from tests.helpers import run_genchat
 
 
@@ -19,6 +19,12 @@ def test_builtin_backend_registers_through_the_plugin_hook() -> None:
     assert registry.failures == []
 
 
+def test_remote_profiles_appear_when_their_keys_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "openai" not in load_plugins().profiles
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert load_plugins().profiles["openai"].values["backend"] == "openai"
+
+
 def test_allow_list_parsing() -> None:
     assert parse_allow_list(None) is None
     assert parse_allow_list("") == frozenset()
@@ -27,7 +33,7 @@ def test_allow_list_parsing() -> None:
 
 def test_empty_allow_list_loads_only_builtins(test_plugins: str) -> None:
     registry = load_plugins(allow=frozenset())
-    assert set(registry.plugins) == {"genchat.backends.llama_cpp"}
+    assert set(registry.plugins) == set(BUILTIN_PLUGINS)
     assert "scripted" in registry.skipped
 
 
@@ -76,7 +82,7 @@ def test_all_broken_plugins_at_once_leave_the_rest_working(test_plugins: str) ->
         "unknown-hook",
         "duplicate",
     }
-    assert set(registry.backends) == {"llama-cpp", "scripted"}
+    assert set(registry.backends) == {*load_plugins(allow=frozenset()).backends, "scripted"}
 
 
 def test_no_plugins_flag_wins_over_the_allow_list(test_plugins: str) -> None:

@@ -1,0 +1,371 @@
+"""What the remote backends share: options, one httpx client per backend instance, retries
+before the first token, HTTP failures as errors a person can act on, and stream framing.
+
+httpx is imported here, and this module is imported only when a remote backend first opens a
+connection, so start-up never pays for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import random
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from genchat.chat import Notice
+from genchat.errors import (
+    AuthError,
+    BackendError,
+    BackendUnavailable,
+    ContextOverflow,
+    ModelNotFound,
+    ProtocolError,
+    RateLimited,
+)
+
+RETRY_STATUSES = frozenset({429, 502, 503})
+"""Answers worth asking again, before the first token only."""
+
+MAX_RETRY_WAIT_S = 30.0
+"""The longest genchat waits for one retry; a server asking for more gets its error shown."""
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""How much of an error response genchat reads to find the server's message."""
+
+
+@dataclass
+class Endpoint:
+    """Where and how a backend instance talks: built from its profile's options."""
+
+    backend: str
+    """The backend type, for messages (`openai`)."""
+    base_url: str
+    headers: Mapping[str, str]
+    key_env: str | None
+    """The environment variable the API key comes from, for messages; never the key."""
+    key_set: bool
+    connect_timeout_s: float
+    read_timeout_s: float
+    retries: int
+    model_hint: str = "the model"
+    """How a 404 names what was not found."""
+    client: httpx.AsyncClient | None = field(default=None, repr=False)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def get_client(self) -> httpx.AsyncClient:
+        """The backend's one client, made on first use (inside the running event loop)."""
+        if self.client is None:
+            timeout = httpx.Timeout(
+                connect=self.connect_timeout_s,
+                read=self.read_timeout_s,
+                write=self.read_timeout_s,
+                pool=self.connect_timeout_s,
+            )
+            self.client = httpx.AsyncClient(
+                headers=dict(self.headers), timeout=timeout, follow_redirects=True
+            )
+        return self.client
+
+    async def aclose(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            await client.aclose()
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def get_json(self, path: str) -> Any:
+        """GET a JSON document (a model list), with the same errors as a chat request."""
+        try:
+            response = await self.get_client().get(self.url(path))
+        except httpx.TransportError as exc:
+            raise self.transport_error(exc, streaming=False) from exc
+        if response.status_code >= 400:
+            raise self.status_error(response.status_code, response.headers, response.content)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProtocolError(
+                f"{self.where()} answered {path} with something that is not JSON"
+                f"{_html_hint(response.content)}."
+            ) from exc
+
+    async def post_lines(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        fallback: Callable[[int, str], dict[str, Any] | None] | None = None,
+    ) -> AsyncGenerator[Notice | str, None]:
+        """POST `body` as JSON and yield the response's lines as they arrive.
+
+        Before the response starts, connection failures and 429/502/503 answers are retried
+        with backoff (429 honouring Retry-After), each retry announced by a `Notice`. A 400 or
+        422 answer is passed to `fallback` with the server's message: a new body from it is
+        tried once. Once the response has started, nothing is retried: a failure then raises,
+        and the caller keeps what it has.
+        """
+        attempt = 0
+        tried_fallback = False
+        client = self.get_client()
+        while True:
+            request = client.build_request("POST", self.url(path), json=body)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                error = self.transport_error(exc, streaming=False)
+                wait = _backoff(attempt)
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise error from exc
+            else:
+                if response.status_code < 400:
+                    if not response.headers.get("content-type", "").startswith("text/html"):
+                        break
+                    content = await _read_some(response)
+                    await response.aclose()
+                    raise ProtocolError(
+                        f"{self.where()} answered {path} oddly.{_html_hint(content)}."
+                    )
+                content = await _read_some(response)
+                await response.aclose()
+                if (
+                    fallback is not None
+                    and not tried_fallback
+                    and response.status_code in (400, 422)
+                ):
+                    tried_fallback = True
+                    new_body = fallback(response.status_code, _server_message(content))
+                    if new_body is not None:
+                        body = new_body
+                        continue
+                error = self.status_error(response.status_code, response.headers, content)
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+                retry_after = error.retry_after if isinstance(error, RateLimited) else None
+                wait = retry_after if retry_after is not None else _backoff(attempt)
+            if attempt >= self.retries or wait > MAX_RETRY_WAIT_S:
+                raise error
+            attempt += 1
+            yield Notice(f"{error.title}; trying again in {wait:.0f} s ({attempt}/{self.retries})")
+            await asyncio.sleep(wait)
+        try:
+            async for line in response.aiter_lines():
+                yield line
+        except httpx.TransportError as exc:
+            raise self.transport_error(exc, streaming=True) from exc
+        finally:
+            await response.aclose()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def where(self) -> str:
+        return f"The {self.backend} server at {self.base_url}"
+
+    def key_advice(self) -> str:
+        if self.key_env is None:
+            return (
+                "This profile sends no API key; name the variable that holds one with api_key_env."
+            )
+        if self.key_set:
+            return (
+                f"The key in {self.key_env} was refused: check it, and that it may use this model."
+            )
+        return (
+            f"{self.key_env} is not set: set it to your API key, or name another variable "
+            "with api_key_env."
+        )
+
+    def status_error(self, status: int, headers: Mapping[str, str], content: bytes) -> BackendError:
+        """The error for an HTTP error answer, with the server's own message where it gave one."""
+        message = _server_message(content)
+        said = f' It said: "{message}"' if message else _html_hint(content)
+        said = said.rstrip(".") + "." if said else ""
+        where = self.where()
+        if status in (401, 403):
+            verb = "rejected the API key" if status == 401 else "refused access"
+            return AuthError(f"{where} {verb} (HTTP {status}). {self.key_advice()}{said}")
+        if status == 404:
+            return ModelNotFound(
+                f"{where} answered 404: {self.model_hint} does not exist there, or base_url is "
+                f"wrong. `genchat models` lists what the server offers.{said}"
+            )
+        if status == 429:
+            retry_after = _retry_after(headers)
+            when = f" It asks to wait {retry_after:.0f} s." if retry_after is not None else ""
+            return RateLimited(
+                f"{where} is rate limiting requests (HTTP 429).{when}{said}",
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return BackendUnavailable(
+                f"{where} failed (HTTP {status}); try again in a moment.{said}",
+                title=f"Server error {status}",
+            )
+        if _is_context_overflow(message):
+            return ContextOverflow(
+                f"{where} says the conversation does not fit the model's context.{said} "
+                "Start a new chat (Ctrl+N) or shorten the prompt."
+            )
+        return BackendError(f"{where} refused the request (HTTP {status}).{said}")
+
+    def transport_error(self, exc: httpx.TransportError, *, streaming: bool) -> BackendError:
+        """The error for a connection that failed, timed out or dropped."""
+        where = self.where()
+        kept = " The text so far is kept." if streaming else ""
+        if isinstance(exc, httpx.ConnectTimeout):
+            return BackendUnavailable(
+                f"{where} did not accept a connection within {self.connect_timeout_s:g} s. "
+                "Check that it is up and reachable (connect_timeout_s sets the limit)."
+            )
+        if isinstance(exc, httpx.ReadTimeout):
+            during = " mid-reply" if streaming else ""
+            return BackendUnavailable(
+                f"{where} went silent for {self.read_timeout_s:g} s{during}."
+                f"{kept} read_timeout_s sets the limit.",
+                title="Server timed out",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            text = str(exc).lower()
+            if (
+                "name or service not known" in text
+                or "nodename nor servname" in text
+                or ("temporary failure in name resolution" in text)
+                or "getaddrinfo" in text
+            ):
+                return BackendUnavailable(
+                    f"{where} cannot be found: its host name does not resolve. Check base_url."
+                )
+            return BackendUnavailable(
+                f"Could not connect to {self.base_url}: {exc or 'connection refused'}. "
+                "Is the server running, and is base_url right?"
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return BackendUnavailable(
+                f"{where} closed the connection {'mid-reply' if streaming else 'early'}.{kept}",
+                title="Connection dropped",
+            )
+        return BackendUnavailable(
+            f"{where} could not be reached: {type(exc).__name__}: {exc}.{kept}"
+        )
+
+
+def key_from_env(variable: str | None) -> str | None:
+    """The API key in `variable`, if it is set and not empty."""
+    if not variable:
+        return None
+    return os.environ.get(variable) or None
+
+
+class SSEParser:
+    """Server-sent events, from lines: `feed()` returns an event when a blank line ends one."""
+
+    def __init__(self) -> None:
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str | None, str] | None:
+        """Take one line; return `(event name, data)` when it completes an event."""
+        if not line:
+            if not self._data:
+                self._event = None
+                return None
+            event, data = self._event, "\n".join(self._data)
+            self._event, self._data = None, []
+            return event, data
+        if line.startswith(":"):
+            return None  # a comment (servers send them to keep the connection alive)
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def flush(self) -> tuple[str | None, str] | None:
+        """The event left when the stream ends without a final blank line, if any."""
+        return self.feed("")
+
+
+def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
+    """One JSON object from a stream, or a `ProtocolError` that quotes the start of the line."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        quoted = data[:80] + ("…" if len(data) > 80 else "")
+        raise ProtocolError(
+            f"{endpoint.where()} sent a line that is not a JSON object: {quoted!r}. "
+            "The text so far is kept."
+        )
+    return value
+
+
+def _backoff(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s, … with a little jitter, so that clients do not retry in step."""
+    return 0.5 * (1 << attempt) * (1 + random.random() / 4)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def _read_some(response: httpx.Response) -> bytes:
+    content = b""
+    async for chunk in response.aiter_bytes():
+        content += chunk
+        if len(content) >= ERROR_BODY_LIMIT:
+            break
+    return content[:ERROR_BODY_LIMIT]
+
+
+def _server_message(content: bytes) -> str:
+    """The message in an error body, as the OpenAI, Anthropic and Ollama APIs put it."""
+    try:
+        value = json.loads(content)
+    except ValueError:
+        return ""
+    error = value.get("error") if isinstance(value, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message") or error.get("type")
+    if error is None and isinstance(value, dict):
+        error = value.get("message") or value.get("detail")
+    return " ".join(str(error).split())[:300] if error else ""
+
+
+def _html_hint(content: bytes) -> str:
+    head = content[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<body" in head:
+        return (
+            " It sent an HTML page instead of JSON: base_url may point at a website, a proxy or "
+            "a login page rather than the API"
+        )
+    return ""
+
+
+def _is_context_overflow(message: str) -> bool:
+    text = message.lower()
+    return any(
+        phrase in text
+        for phrase in ("context length", "context window", "too many tokens", "prompt is too long")
+    )

@@ -1,0 +1,222 @@
+"""OpenAI-compatible Chat Completions, streamed over SSE.
+
+One backend for every server that speaks the protocol: OpenAI, vLLM (whose multi-LoRA serving
+picks the adapter by model name), llama.cpp's server, LM Studio, Ollama's `/v1`, OpenRouter,
+Groq, Together. `base_url` includes `/v1`.
+
+- Sampling settings are sent only when the user or profile set them.
+- Usage comes from `stream_options: {"include_usage": true}`. A server that rejects the field
+  (400 or 422) is asked again without it, once, and the answer is remembered for the profile; a
+  server that ignores it still works, with tokens counted from the stream.
+- `reasoning_content` (or `reasoning`) deltas become `ReasoningDelta`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from genchat.backends.base import BackendOptions, ModelInfo
+from genchat.backends.remote import RemoteBackend, RemoteOptions, sampling
+from genchat.chat import (
+    ChatRequest,
+    Finished,
+    FinishReason,
+    Notice,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from genchat.errors import BackendError, ProtocolError
+from genchat.plugins.hookspecs import hookimpl
+
+OPENAI_URL = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+"""The model of the profile that appears when `OPENAI_API_KEY` is set."""
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "stop",
+    "function_call": "stop",
+}
+
+
+class OpenAIOptions(RemoteOptions):
+    """Options of an `openai` profile."""
+
+    base_url: str = OPENAI_URL
+    api_key_env: str | None = "OPENAI_API_KEY"
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    """What the server calls the reply's token limit (OpenAI's newer models want the second)."""
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    """Fields added to every request body, for what a server offers beyond the protocol."""
+
+
+class OpenAIBackend(RemoteBackend):
+    """Chat Completions over HTTP, for any OpenAI-compatible server."""
+
+    name: ClassVar[str] = "openai"
+    Options: ClassVar[type[BackendOptions]] = OpenAIOptions
+    description: ClassVar[str] = "OpenAI-compatible Chat Completions (OpenAI, vLLM, llama.cpp, …)"
+
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
+        assert isinstance(options, OpenAIOptions)
+        self.openai = options
+        self._include_usage = True
+        """Whether to ask for usage; False once the server has refused the field."""
+        self._served_model: str | None = None
+
+    async def list_models(self) -> list[ModelInfo]:
+        document = await self.endpoint.get_json("/models")
+        entries = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise ProtocolError(f"{self.endpoint.where()} sent a model list without `data`.")
+        models = []
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                length = entry.get("max_model_len") or self.openai.context_length
+                models.append(
+                    ModelInfo(
+                        entry["id"],
+                        description=str(entry.get("owned_by") or ""),
+                        context_length=length if isinstance(length, int) else None,
+                        default=entry["id"] == self.openai.model,
+                    )
+                )
+        return models
+
+    async def _model(self, request: ChatRequest) -> str:
+        model = self.model_for(request) or self._served_model
+        if model is None:
+            # A local server (llama.cpp, vLLM) usually serves one model: use it.
+            served = await self.list_models()
+            if not served:
+                raise self.missing_model()
+            model = self._served_model = served[0].id
+        return model
+
+    def _body(self, request: ChatRequest, model: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+        }
+        params = sampling(request.params)
+        if "max_tokens" in params:
+            params[self.openai.max_tokens_field] = params.pop("max_tokens")
+        body.update(params)
+        body.update(self.openai.extra_body)
+        if self._include_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        from genchat.backends.http import SSEParser, parse_json
+
+        endpoint = self.endpoint
+        model = await self._model(request)
+        endpoint.model_hint = f"the model {model!r}"
+        body = self._body(request, model)
+        dropped_usage = False
+
+        def without_usage(status: int, message: str) -> dict[str, Any] | None:
+            nonlocal dropped_usage
+            if "stream_options" not in body:
+                return None
+            dropped_usage = True
+            return {key: value for key, value in body.items() if key != "stream_options"}
+
+        parser = SSEParser()
+        started = done = False
+        finish: FinishReason | None = None
+        lines = endpoint.post_lines("/chat/completions", body, fallback=without_usage)
+        async with contextlib.aclosing(lines):
+            async for line in lines:
+                if isinstance(line, Notice):
+                    yield line
+                    continue
+                if not started:
+                    started = True
+                    if dropped_usage:
+                        self._include_usage = False  # the server refused it: do not ask again
+                    yield Started()
+                event = parser.feed(line)
+                if event is None:
+                    continue
+                data = event[1]
+                if data.strip() == "[DONE]":
+                    done = True
+                    break
+                chunk = parse_json(endpoint, data)
+                if "error" in chunk:
+                    raise _stream_error(endpoint.where(), chunk["error"])
+                events, reason = _events(chunk)
+                finish = reason or finish
+                for item in events:
+                    yield item
+        if not done:
+            raise ProtocolError(
+                f"{endpoint.where()} ended the stream before `[DONE]`: the reply may be "
+                "incomplete. The text so far is kept."
+            )
+        yield Finished(finish or "stop")
+
+
+def _events(chunk: dict[str, Any]) -> tuple[list[StreamEvent], FinishReason | None]:
+    """The events in one chunk, and the finish reason it gives, if any."""
+    events: list[StreamEvent] = []
+    finish: FinishReason | None = None
+    for choice in chunk.get("choices") or []:
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta") or {}
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(ReasoningDelta(reasoning))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            events.append(TextDelta(content))
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str):
+            finish = _FINISH.get(reason, "stop")
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        events.append(
+            Usage(
+                prompt if isinstance(prompt, int) else None,
+                completion if isinstance(completion, int) else None,
+            )
+        )
+    return events, finish
+
+
+def _stream_error(where: str, error: object) -> BackendError:
+    message = error.get("message") if isinstance(error, dict) else error
+    return BackendError(
+        f'{where} reported an error mid-reply: "{message}". The text so far is kept.',
+        title="Server error",
+    )
+
+
+# -- the built-in plugin --------------------------------------------------------------------
+
+
+@hookimpl
+def genchat_register_backends(register: Callable[..., None]) -> None:
+    register(OpenAIBackend)
+
+
+@hookimpl
+def genchat_register_profiles(register: Callable[..., None]) -> None:
+    if os.environ.get("OPENAI_API_KEY"):
+        register("openai", backend=OpenAIBackend.name, model=DEFAULT_OPENAI_MODEL)
