@@ -68,6 +68,8 @@ async def _ask(
     profiles: Profiles, args: argparse.Namespace, prompt: str, cli: GenerationParams
 ) -> int:
     try:
+        if (args.model or profiles.default_name) not in profiles.profiles:
+            await profiles.discover()  # the profile may be a server that is running (Ollama)
         profile = profiles.get(args.model)
         backend = profiles.backend(profile.name)
         system = args.system if args.system is not None else profile.system

@@ -43,6 +43,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 async def _list_all(profiles: Profiles) -> dict[str, list[ModelInfo] | str]:
     try:
+        await profiles.discover()
         return await profiles.list_models(LIST_MODELS_TIMEOUT_S)
     finally:
         await profiles.aclose()

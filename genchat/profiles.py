@@ -106,6 +106,38 @@ class Profiles:
         results = await asyncio.gather(*(one(name) for name in names))
         return dict(zip(names, results, strict=True))
 
+    async def discover(self, timeout_s: float = 2.0) -> list[str]:
+        """Add profiles for servers found running (an Ollama, say): each backend type that no
+        profile uses yet is asked (`Backend.discover`), all at once. Returns the names added.
+
+        Network I/O: call it off the start-up path (the TUI does, once its screen is up).
+        """
+        used = {profile.backend for profile in self.profiles.values()}
+        candidates = [cls for name, cls in self.registry.backends.items() if name not in used]
+
+        async def ask(cls: type[Backend]) -> dict[str, dict[str, Any]]:
+            try:
+                return await asyncio.wait_for(cls.discover(), timeout_s)
+            except Exception:  # a slow or failing discovery only means nothing was found
+                return {}
+
+        added = []
+        answers = await asyncio.gather(*map(ask, candidates))
+        for cls, found in zip(candidates, answers, strict=True):
+            for name, options in found.items():
+                if name in self.profiles or name in self.problems:
+                    continue
+                values = {"backend": cls.name, **options}
+                try:
+                    self.profiles[name] = _build_profile(
+                        name, values, "found running", self.registry
+                    )
+                except ConfigError as exc:
+                    self.problems[name] = exc.problems
+                    continue
+                added.append(name)
+        return added
+
     def source_of(self, backend_name: str) -> str | None:
         """The plugin that registered a backend type."""
         return self.registry.backend_plugins.get(backend_name)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from genchat.embedded import embedded_model_path
+from tests.fault_server import FaultServer
 from tests.helpers import make_plugin_site, plugin_path
 
 
@@ -19,8 +20,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GENCHAT_PLUGINS", "")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     # Remote profiles appear on their own when these are set; each test sets what it needs.
-    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_HOST"):
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
+    # Where genchat looks for a running Ollama: a port nothing listens on, unless a test says.
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
     return tmp_path
 
 
@@ -28,6 +31,14 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def config_file(tmp_path: Path) -> Path:
     """The path GENCHAT_CONFIG points at (no file until a test writes one)."""
     return tmp_path / "config.toml"
+
+
+@pytest.fixture(scope="session")
+def faults() -> Iterator[FaultServer]:
+    """The fault-injecting server (tests/fault_server.py), one for the whole session."""
+    server = FaultServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

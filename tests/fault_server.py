@@ -15,7 +15,9 @@ Scenarios (`N`, `R`, `CODE` are numbers):
     fast-N          N tokens as fast as the socket takes them
     paced-R-N       N tokens at R tokens a second
     status-CODE     an error answer with that status (429 says Retry-After: 1)
-    once-CODE       that error the first time, then `ok`
+    once-X          scenario X (or status X, for a number) for the first chat request, then `ok`;
+                    `once-X.TAG` counts apart from other tags, so that tests do not share
+                    their first request
     html            an HTML page instead of the API
     drop            a few tokens, then the connection is cut
     silent          a few tokens, then nothing, until the client leaves
@@ -47,6 +49,7 @@ OLLAMA_MODEL = "fault:latest"
 UTF8_TOKENS = ["Caf", "é ", "naïve ", "😀", " fin@"]
 UTF8_TEXT = "Café naïve 😀 fin\ufffd"
 """What a client makes of `utf8`: the split characters whole, the invalid byte replaced."""
+CHAT_PATHS = ("/chat/completions", "/v1/messages", "/api/chat")
 PARTIAL = 3
 """How many tokens the failing scenarios send before they fail."""
 
@@ -72,6 +75,7 @@ class FaultServer:
     disconnects: int = 0
     """Streams the client closed before they ended."""
     _counts: dict[str, int] = field(default_factory=dict)
+    _tags: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _server: asyncio.Server | None = None
     _thread: threading.Thread | None = None
@@ -103,6 +107,11 @@ class FaultServer:
         if self._thread is not None:
             self._thread.join(10)
 
+    def fresh(self, scenario: str) -> str:
+        """`scenario` with a tag of its own: a `once-` scenario that fails again."""
+        self._tags += 1
+        return f"{scenario}.{self._tags}"
+
     def base_url(self, scenario: str, api: str = "openai") -> str:
         root = f"http://{self.host}:{self.port}/{scenario}"
         return root + "/v1" if api == "openai" else root
@@ -132,11 +141,12 @@ class FaultServer:
                 writer.close()
 
     async def _respond(self, call: Call) -> None:
-        scenario = call.scenario
-        if scenario.startswith("once-"):
-            seen = self._counts.get(scenario, 0)
-            self._counts[scenario] = seen + 1
-            scenario = f"status-{scenario[5:]}" if seen == 0 else "ok"
+        scenario, _, _ = call.scenario.partition(".")  # a tag after a dot only counts apart
+        if scenario.startswith("once-") and call.path.endswith(CHAT_PATHS):
+            seen = self._counts.get(call.scenario, 0)
+            self._counts[call.scenario] = seen + 1
+            first = scenario[5:]
+            scenario = ("status-" + first if first.isdigit() else first) if seen == 0 else "ok"
         if scenario.startswith("status-"):
             await call.error_status(int(scenario.split("-")[1]))
         elif scenario == "html":

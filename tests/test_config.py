@@ -150,11 +150,14 @@ def test_config_check_on_malformed_toml_exits_2_without_traceback(config_file: P
 
 
 def test_the_configuration_reference_documents_every_key() -> None:
+    from genchat.backends.anthropic import AnthropicOptions
     from genchat.backends.llama_cpp import LlamaCppOptions
+    from genchat.backends.ollama import OllamaOptions
     from genchat.backends.openai import OpenAIOptions
     from genchat.config import Config, ParamsConfig, ProfileConfig
 
     reference = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    for model in (Config, ProfileConfig, ParamsConfig, LlamaCppOptions, OpenAIOptions):
+    documented = (Config, ProfileConfig, ParamsConfig, LlamaCppOptions)
+    for model in (*documented, OpenAIOptions, AnthropicOptions, OllamaOptions):
         for key in model.model_fields:
             assert f"| `{key}` |" in reference, f"{model.__name__}.{key} is not documented"

@@ -16,7 +16,10 @@ import httpx
 import pytest
 
 from genchat import Backend, ChatRequest, GenerationParams, Message, TextDelta
+from genchat.backends.anthropic import AnthropicBackend, AnthropicOptions
+from genchat.backends.ollama import OllamaBackend, OllamaOptions
 from genchat.backends.openai import OpenAIBackend, OpenAIOptions
+from genchat.backends.remote import RemoteBackend
 from genchat.chat import Finished, Notice, ReasoningDelta, Usage
 from genchat.errors import (
     AuthError,
@@ -33,13 +36,6 @@ from tests.helpers import run_genchat
 
 SECRET = "sk-genchat-test-0123456789abcdef"
 """An API key that must never appear in anything genchat shows or writes."""
-
-
-@pytest.fixture(scope="session")
-def faults() -> Iterator[FaultServer]:
-    server = FaultServer().start()
-    yield server
-    server.stop()
 
 
 def free_port() -> int:
@@ -88,6 +84,20 @@ def openai(base_url: str, **options: Any) -> OpenAIBackend:
     return OpenAIBackend(OpenAIOptions(base_url=base_url, **options))
 
 
+API_MODELS = {"openai": "fault-model", "anthropic": "claude-fault", "ollama": "fault:latest"}
+APIS = list(API_MODELS)
+
+
+def remote(api: str, base_url: str, **options: Any) -> RemoteBackend:
+    """A backend of type `api` with the fault server's model for it."""
+    options.setdefault("model", API_MODELS[api])
+    if api == "openai":
+        return OpenAIBackend(OpenAIOptions(base_url=base_url, **options))
+    if api == "anthropic":
+        return AnthropicBackend(AnthropicOptions(base_url=base_url, **options))
+    return OllamaBackend(OllamaOptions(base_url=base_url, **options))
+
+
 def hello(max_tokens: int | None = None) -> ChatRequest:
     return ChatRequest([Message("user", "Say hello.")], GenerationParams(max_tokens=max_tokens))
 
@@ -131,6 +141,26 @@ class TestOpenAIOnLlamaServer(BackendContract):
             assert text_of(await collect(backend, hello(3)))
         finally:
             await backend.aclose()
+
+
+class TestAnthropicOnFaultServer(BackendContract):
+    """The anthropic backend against the fault server speaking the Messages API."""
+
+    @pytest.fixture
+    async def backend(self, faults: FaultServer) -> AsyncIterator[Backend]:
+        backend = remote("anthropic", faults.base_url("ok", "anthropic"))
+        yield backend
+        await backend.aclose()
+
+
+class TestOllamaOnFaultServer(BackendContract):
+    """The ollama backend against the fault server speaking Ollama's native API."""
+
+    @pytest.fixture
+    async def backend(self, faults: FaultServer) -> AsyncIterator[Backend]:
+        backend = remote("ollama", faults.base_url("ok", "ollama"))
+        yield backend
+        await backend.aclose()
 
 
 async def test_genchat_ask_against_the_llama_server(llama_server: str, config_file: Path) -> None:
@@ -224,7 +254,7 @@ async def test_models_are_listed_from_the_server(faults: FaultServer) -> None:
 # -- faults -------------------------------------------------------------------------------------
 
 FAULTS: list[tuple[str, type[BackendError], str]] = [
-    ("status-401", AuthError, "OPENAI_API_KEY"),
+    ("status-401", AuthError, "rejected the API key"),
     ("status-403", AuthError, "refused access"),
     ("status-404", ModelNotFound, "base_url is wrong"),
     ("status-429", RateLimited, "wait 1 s"),
@@ -236,23 +266,30 @@ FAULTS: list[tuple[str, type[BackendError], str]] = [
     ("drop", BackendUnavailable, "closed the connection mid-reply"),
     ("silent", BackendUnavailable, "went silent for 0.5 s mid-reply"),
     ("malformed", ProtocolError, "not a JSON object"),
-    ("no-done", ProtocolError, "before `[DONE]`"),
+    ("no-done", ProtocolError, "ended the stream before"),
     ("error-event", BackendError, "fault server: overloaded"),
 ]
+MID_STREAM = ("drop", "silent", "malformed", "no-done", "error-event")
+KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
+@pytest.mark.parametrize("api", APIS)
 @pytest.mark.parametrize(("scenario", "error", "says"), FAULTS, ids=[f[0] for f in FAULTS])
 async def test_each_fault_is_a_clear_error_and_keeps_the_text_so_far(
     faults: FaultServer,
     monkeypatch: pytest.MonkeyPatch,
+    api: str,
     scenario: str,
     error: type[BackendError],
     says: str,
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    if scenario == "status-401":
-        monkeypatch.delenv("OPENAI_API_KEY")
-    backend = openai(faults.base_url(scenario), model="fault-model", retries=0, read_timeout_s=0.5)
+    variable = KEY_VARIABLES.get(api)
+    options: dict[str, Any] = {"retries": 0, "read_timeout_s": 0.5}
+    if variable is None:  # Ollama takes no key by default: give it one to keep secret
+        variable = "OLLAMA_KEY"
+        options["api_key_env"] = variable
+    monkeypatch.setenv(variable, SECRET)
+    backend = remote(api, faults.base_url(scenario, api), **options)
     reply = Reply(backend, hello())
     with pytest.raises(error) as info:
         async for _ in reply.stream():
@@ -260,11 +297,71 @@ async def test_each_fault_is_a_clear_error_and_keeps_the_text_so_far(
     await backend.aclose()
     assert says in info.value.message
     assert SECRET not in info.value.one_line()
-    partial = "".join(TOKENS[:PARTIAL])
-    failing_mid_stream = scenario in ("drop", "silent", "malformed", "no-done", "error-event")
-    assert reply.text == (partial if failing_mid_stream else "")
-    if failing_mid_stream:
+    if scenario == "status-401":
+        assert f"The key in {variable} was refused" in info.value.message
+    if scenario in MID_STREAM:
+        assert reply.text == "".join(TOKENS[:PARTIAL])
         assert "The text so far is kept" in info.value.message
+    else:
+        assert reply.text == ""
+
+
+async def test_a_missing_key_is_named(faults: FaultServer) -> None:
+    backend = remote("anthropic", faults.base_url("status-401", "anthropic"), retries=0)
+    with pytest.raises(AuthError, match="ANTHROPIC_API_KEY is not set"):
+        await collect(backend, hello())
+    await backend.aclose()
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_each_protocol_streams_reasoning_utf8_and_a_huge_chunk(
+    faults: FaultServer, api: str
+) -> None:
+    for scenario, check in [
+        ("reasoning", lambda events: ReasoningDelta("Thinking it over.") in events),
+        ("utf8", lambda events: text_of(events) == UTF8_TEXT),
+        ("huge", lambda events: len(text_of(events)) > 2_500_000),
+    ]:
+        backend = remote(api, faults.base_url(scenario, api))
+        events = await collect(backend, hello())
+        await backend.aclose()
+        assert check(events), scenario
+        assert isinstance(events[-1], Finished)
+
+
+async def test_anthropic_request_shape(
+    faults: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    backend = remote("anthropic", faults.base_url("ok", "anthropic"))
+    request = ChatRequest(
+        [Message("system", "Be brief."), Message("user", "hi")],
+        GenerationParams(temperature=0.2, stop=("END",)),
+    )
+    await collect(backend, request)
+    await backend.aclose()
+    seen = faults.requests[-1]
+    assert seen.path == "/v1/messages"
+    assert seen.headers["x-api-key"] == SECRET and seen.headers["anthropic-version"]
+    assert seen.body["system"] == "Be brief."
+    assert seen.body["messages"] == [{"role": "user", "content": "hi"}]
+    assert seen.body["max_tokens"] == 4096  # the API requires one
+    assert seen.body["temperature"] == 0.2 and seen.body["stop_sequences"] == ["END"]
+    assert "top_p" not in seen.body
+
+
+async def test_ollama_request_shape(faults: FaultServer) -> None:
+    backend = remote("ollama", faults.base_url("ok", "ollama"))
+    await collect(
+        backend, ChatRequest([Message("user", "hi")], GenerationParams(max_tokens=3, seed=1))
+    )
+    models = await backend.list_models()
+    await backend.aclose()
+    seen = faults.requests[-2]
+    assert seen.path == "/api/chat" and seen.body["options"] == {"num_predict": 3, "seed": 1}
+    assert [(m.id, m.default, m.details["quantization_level"]) for m in models] == [
+        ("fault:latest", True, "Q4_1")
+    ]
 
 
 async def test_connection_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,7 +403,7 @@ async def test_connect_timeout() -> None:
 
 
 async def test_retries_before_the_first_token_then_streams(faults: FaultServer) -> None:
-    backend = openai(faults.base_url("once-503"), model="fault-model", retries=2)
+    backend = openai(faults.base_url(faults.fresh("once-503")), model="fault-model", retries=2)
     events = await collect(backend, hello())
     await backend.aclose()
     notices = [e for e in events if isinstance(e, Notice)]
@@ -314,8 +411,18 @@ async def test_retries_before_the_first_token_then_streams(faults: FaultServer) 
     assert text_of(events) == TEXT
 
 
+@pytest.mark.parametrize("api", APIS)
+async def test_retries_before_the_first_token_for_each_protocol(
+    faults: FaultServer, api: str
+) -> None:
+    backend = remote(api, faults.base_url(faults.fresh("once-502"), api), retries=1)
+    events = await collect(backend, hello())
+    await backend.aclose()
+    assert any(isinstance(e, Notice) for e in events) and text_of(events) == TEXT
+
+
 async def test_429_is_retried_after_the_time_the_server_asks(faults: FaultServer) -> None:
-    backend = openai(faults.base_url("once-429"), model="fault-model", retries=1)
+    backend = openai(faults.base_url(faults.fresh("once-429")), model="fault-model", retries=1)
     started = time.monotonic()
     events = await collect(backend, hello())
     waited = time.monotonic() - started
@@ -383,3 +490,54 @@ async def test_the_key_never_leaks(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+# -- a running Ollama becomes a profile ---------------------------------------------------------
+
+
+async def test_genchat_models_and_ask_find_a_running_ollama(faults: FaultServer) -> None:
+    env = {"OLLAMA_HOST": faults.base_url("ok", "ollama")}
+    listed = await asyncio.to_thread(run_genchat, "models", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "ollama  backend: ollama  from: found running" in listed.stdout
+    assert "fault:latest" in listed.stdout
+    asked = await asyncio.to_thread(run_genchat, "ask", "-m", "ollama", "hi", env=env)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.strip() == TEXT
+
+
+async def test_nothing_is_looked_for_on_the_way_to_the_default_model(
+    faults: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = faults.fresh("watched")
+    monkeypatch.setenv("OLLAMA_HOST", faults.base_url(scenario, "ollama"))
+    result = await asyncio.to_thread(run_genchat, "ask", "--max-tokens", "2", "hi")
+    assert result.returncode == 0, result.stderr
+    assert not [r for r in faults.requests if r.scenario == scenario]
+
+
+async def test_no_ollama_profile_is_added_when_one_is_configured(
+    faults: FaultServer, monkeypatch: pytest.MonkeyPatch, config_file: Path
+) -> None:
+    from genchat.profiles import open_profiles
+
+    monkeypatch.setenv("OLLAMA_HOST", faults.base_url("ok", "ollama"))
+    config_file.write_text(
+        f'[profiles.mine]\nbackend = "ollama"\nbase_url = "{faults.base_url("ok", "ollama")}"\n'
+    )
+    profiles = open_profiles()
+    assert await profiles.discover() == []
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # and none when nothing answers
+    config_file.write_text("")
+    assert await open_profiles().discover() == []
+
+
+def test_the_readme_remote_profiles_are_valid(config_file: Path) -> None:
+    from genchat.profiles import open_profiles
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Remote models", 1)[1]
+    config_file.write_text(section.split("```toml\n", 1)[1].split("```", 1)[0])
+    profiles = open_profiles()
+    assert profiles.problems == {}
+    assert {"gpt", "claude", "llama3", "vllm", "llama-server"} <= set(profiles.profiles)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -76,6 +76,16 @@ class Backend(ABC):
         cancelling the task that consumes it must stop the work promptly, and leave the backend
         ready for the next request.
         """
+
+    @classmethod
+    async def discover(cls) -> dict[str, dict[str, Any]]:
+        """Profiles for servers of this type that are running now: name -> options.
+
+        genchat asks once, after start-up and off its path (the chat screen is already up), and
+        only when no profile uses this backend yet. Answer within about a second. None by
+        default.
+        """
+        return {}
 
     async def aclose(self) -> None:  # noqa: B027 - an optional hook with a working default
         """Release what this instance holds (models, connections). Safe to call twice."""

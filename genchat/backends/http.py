@@ -30,8 +30,8 @@ from genchat.errors import (
     RateLimited,
 )
 
-RETRY_STATUSES = frozenset({429, 502, 503})
-"""Answers worth asking again, before the first token only."""
+RETRY_STATUSES = frozenset({429, 502, 503, 529})
+"""Answers worth asking again, before the first token only (529: Anthropic overloaded)."""
 
 MAX_RETRY_WAIT_S = 30.0
 """The longest genchat waits for one retry; a server asking for more gets its error shown."""

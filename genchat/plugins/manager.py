@@ -33,7 +33,12 @@ from genchat.plugins import hookspecs
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 ALLOW_ENV = "GENCHAT_PLUGINS"
 
-BUILTIN_PLUGINS: tuple[str, ...] = ("genchat.backends.llama_cpp", "genchat.backends.openai")
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "genchat.backends.llama_cpp",
+    "genchat.backends.openai",
+    "genchat.backends.anthropic",
+    "genchat.backends.ollama",
+)
 """Modules registered as plugins before any entry point, through the same hooks."""
 
 Stage = Literal["import", "register", "hooks", "backends", "profiles"]

@@ -47,6 +47,20 @@ class GenchatApp(App[None]):
                 timeout=10,
             )
         self.push_screen(ChatScreen(self.initial_target))
+        self.run_worker(self._discover(), group="discover", exit_on_error=False)
+
+    async def _discover(self) -> None:
+        """Look for running servers (an Ollama) once the screen is up, never before."""
+        for name in await self.profiles.discover():
+            profile = self.profiles.profiles[name]
+            where = getattr(profile.options, "base_url", None)
+            at = f" at {where}" if where else ""
+            self.notify(
+                f"A {profile.backend} server is running{at}: profile {name!r} is in the model "
+                "picker.",
+                title="Found a server",
+                timeout=8,
+            )
 
     async def on_unmount(self) -> None:
         await self.profiles.aclose()

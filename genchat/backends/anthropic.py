@@ -1,0 +1,195 @@
+"""Anthropic's Messages API, streamed over SSE.
+
+The system prompt goes in the `system` field, not among the messages. Every request carries
+`x-api-key` and `anthropic-version`. The API requires `max_tokens`, so a request that sets none
+gets the profile's `default_max_tokens`. Models are listed from `/v1/models`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
+
+from genchat.backends.base import BackendOptions, ModelInfo
+from genchat.backends.remote import RemoteBackend, RemoteOptions
+from genchat.chat import (
+    ChatRequest,
+    Finished,
+    FinishReason,
+    Notice,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+    Usage,
+)
+from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
+from genchat.plugins.hookspecs import hookimpl
+
+ANTHROPIC_URL = "https://api.anthropic.com"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+"""The model of the profile that appears when `ANTHROPIC_API_KEY` is set."""
+API_VERSION = "2023-06-01"
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "refusal": "content_filter",
+}
+
+
+class AnthropicOptions(RemoteOptions):
+    """Options of an `anthropic` profile."""
+
+    base_url: str = ANTHROPIC_URL
+    api_key_env: str | None = "ANTHROPIC_API_KEY"
+    default_max_tokens: Annotated[int, Field(ge=1)] = 4096
+    """The reply's token limit when none is set: the API requires one."""
+
+
+class AnthropicBackend(RemoteBackend):
+    """Claude models through the Messages API."""
+
+    name: ClassVar[str] = "anthropic"
+    Options: ClassVar[type[BackendOptions]] = AnthropicOptions
+    description: ClassVar[str] = "Anthropic Messages API"
+
+    def __init__(self, options: BackendOptions) -> None:
+        super().__init__(options)
+        assert isinstance(options, AnthropicOptions)
+        self.anthropic = options
+
+    def auth_headers(self, key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if key:
+            headers["x-api-key"] = key
+        return headers
+
+    async def list_models(self) -> list[ModelInfo]:
+        document = await self.endpoint.get_json("/v1/models")
+        entries = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise ProtocolError(f"{self.endpoint.where()} sent a model list without `data`.")
+        return [
+            ModelInfo(
+                entry["id"],
+                description=str(entry.get("display_name") or ""),
+                context_length=self.anthropic.context_length,
+                default=entry["id"] == self.anthropic.model,
+            )
+            for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+        ]
+
+    def _body(self, request: ChatRequest, model: str) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        params = request.params
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [
+                {"role": m.role, "content": m.content}
+                for m in request.messages
+                if m.role != "system"
+            ],
+            "max_tokens": params.max_tokens or self.anthropic.default_max_tokens,
+            "stream": True,
+        }
+        if system:
+            body["system"] = system
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.stop:
+            body["stop_sequences"] = list(params.stop)
+        return body
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        from genchat.backends.http import SSEParser, parse_json
+
+        endpoint = self.endpoint
+        model = self.model_for(request)
+        if model is None:
+            raise self.missing_model()
+        endpoint.model_hint = f"the model {model!r}"
+        parser = SSEParser()
+        started = stopped = False
+        finish: FinishReason | None = None
+        prompt_tokens: int | None = None
+        lines = endpoint.post_lines("/v1/messages", self._body(request, model))
+        async with contextlib.aclosing(lines):
+            async for line in lines:
+                if isinstance(line, Notice):
+                    yield line
+                    continue
+                if not started:
+                    started = True
+                    yield Started()
+                event = parser.feed(line)
+                if event is None:
+                    continue
+                data = parse_json(endpoint, event[1])
+                kind = data.get("type") or event[0]
+                if kind == "message_start":
+                    usage = (data.get("message") or {}).get("usage") or {}
+                    prompt_tokens = _int(usage.get("input_tokens"))
+                elif kind == "content_block_delta":
+                    delta = data.get("delta") or {}
+                    if delta.get("type") == "text_delta" and delta.get("text"):
+                        yield TextDelta(str(delta["text"]))
+                    elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                        yield ReasoningDelta(str(delta["thinking"]))
+                elif kind == "message_delta":
+                    reason = (data.get("delta") or {}).get("stop_reason")
+                    if isinstance(reason, str):
+                        finish = _FINISH.get(reason, "stop")
+                    usage = data.get("usage") or {}
+                    if "output_tokens" in usage:
+                        yield Usage(prompt_tokens, _int(usage.get("output_tokens")))
+                elif kind == "error":
+                    raise _stream_error(endpoint.where(), data.get("error"))
+                elif kind == "message_stop":
+                    stopped = True
+                    break
+        if not stopped:
+            raise ProtocolError(
+                f"{endpoint.where()} ended the stream before `message_stop`: the reply may be "
+                "incomplete. The text so far is kept."
+            )
+        yield Finished(finish or "stop")
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _stream_error(where: str, error: object) -> BackendError:
+    kind = error.get("type") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = f'{where} reported an error mid-reply: "{message}". The text so far is kept.'
+    if kind == "overloaded_error":
+        return BackendUnavailable(text + " Try again in a moment.", title="Server overloaded")
+    if kind == "rate_limit_error":
+        return RateLimited(text)
+    return BackendError(text, title="Server error")
+
+
+# -- the built-in plugin --------------------------------------------------------------------
+
+
+@hookimpl
+def genchat_register_backends(register: Callable[..., None]) -> None:
+    register(AnthropicBackend)
+
+
+@hookimpl
+def genchat_register_profiles(register: Callable[..., None]) -> None:
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        register("anthropic", backend=AnthropicBackend.name, model=DEFAULT_ANTHROPIC_MODEL)

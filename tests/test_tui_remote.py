@@ -1,0 +1,80 @@
+"""Remote backends in the chat screen, driven by Pilot against the fault server: each fault
+shows in the conversation, the app keeps responding, and the next message works. And a running
+Ollama appears as a profile on its own, after start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genchat.tui.app import make_app
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
+from genchat.tui.widgets.prompt import PromptInput
+from tests.fault_server import PARTIAL, TEXT, TOKENS, FaultServer
+from tests.test_tui import SIZE, chat, finish, notifications, send, wait_for
+
+CASES = [
+    ("once-401", "openai", "Authentication failed", False),
+    ("once-503", "anthropic", "Server error 503", False),
+    ("once-drop", "openai", "Connection dropped", True),
+    ("once-silent", "ollama", "Server timed out", True),
+    ("once-malformed", "anthropic", "Protocol error", True),
+    ("once-html", "openai", "Protocol error", False),
+    ("once-error-event", "ollama", "Server error", True),
+]
+
+
+def remote_profile(api: str, base_url: str) -> str:
+    model = {"openai": "fault-model", "anthropic": "claude-fault", "ollama": "fault:latest"}[api]
+    return (
+        f'default_profile = "remote"\n[profiles.remote]\nbackend = "{api}"\n'
+        f'base_url = "{base_url}"\nmodel = "{model}"\nretries = 0\nread_timeout_s = 0.5\n'
+    )
+
+
+@pytest.mark.parametrize(("scenario", "api", "title", "mid_stream"), CASES)
+async def test_a_remote_fault_shows_and_the_next_message_works(
+    faults: FaultServer,
+    config_file: Path,
+    scenario: str,
+    api: str,
+    title: str,
+    mid_stream: bool,
+) -> None:
+    config_file.write_text(remote_profile(api, faults.base_url(faults.fresh(scenario), api)))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First")
+        await finish(pilot)
+        error = chat(app).query_one(ErrorMessage)
+        assert error.error.title == title
+        first = chat(app).query_one(AssistantMessage)
+        assert first.text == ("".join(TOKENS[:PARTIAL]) if mid_stream else "")
+        assert first.state == "error"
+        await pilot.press(*"still responsive")
+        assert chat(app).query_one(PromptInput).text == "still responsive"
+        chat(app).query_one(PromptInput).clear()
+        await send(pilot, "Again")
+        await finish(pilot)
+        replies = list(chat(app).query(AssistantMessage))
+        assert replies[-1].text == TEXT and replies[-1].state == "complete"
+
+
+async def test_a_running_ollama_becomes_a_profile_after_start_up(
+    faults: FaultServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base_url = faults.base_url("ok", "ollama")
+    monkeypatch.setenv("OLLAMA_HOST", base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "ollama" in app.profiles.profiles, "the Ollama profile")
+        assert any("profile 'ollama'" in n for n in notifications(app))
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        await wait_for(pilot, lambda: bool(picker.choices), "the model list")
+        assert any("fault:latest" in c.label for c in picker.choices)
