@@ -73,6 +73,9 @@ class TextDelta:
     """A piece of the reply's text."""
 
     text: str
+    deltas: int = 1
+    """How many of the model's deltas (about one token each) the text joins: a backend may
+    send what arrived together as one event. Counts tokens when the backend reports none."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class ReasoningDelta:
     """A piece of the model's reasoning, for models that stream it apart from the reply."""
 
     text: str
+    deltas: int = 1
+    """As for `TextDelta`."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ first token, tokens per second, token counts and queue time mean the same thing 
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -50,8 +51,8 @@ class Reply:
         self.request = request
         self.source = source
         self._clock = clock
-        self.text = ""
-        self.reasoning = ""
+        self._text = io.StringIO()  # appends stay cheap however long the reply grows
+        self._reasoning = io.StringIO()
         self.notices: list[str] = []
         self.finish_reason: FinishReason | None = None
         self.error: BackendError | None = None
@@ -66,6 +67,16 @@ class Reply:
         self._t_first: float | None = None
         self._t_last: float | None = None
         self._t_end: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The reply's text so far."""
+        return self._text.getvalue()
+
+    @property
+    def reasoning(self) -> str:
+        """The model's reasoning so far, where it streams any."""
+        return self._reasoning.getvalue()
 
     async def stream(self) -> AsyncIterator[StreamEvent]:
         """Yield the backend's events while recording them.
@@ -125,11 +136,11 @@ class Reply:
             if self._t_first is None:
                 self._t_first = now
             self._t_last = now
-            self._deltas += 1
+            self._deltas += event.deltas
             if isinstance(event, TextDelta):
-                self.text += event.text
+                self._text.write(event.text)
             else:
-                self.reasoning += event.text
+                self._reasoning.write(event.text)
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Loading):

@@ -488,3 +488,23 @@ _REASONS = {
     502: "Bad Gateway",
     503: "Service Unavailable",
 }
+
+
+def main() -> None:
+    """Serve until killed, on the port given (or any free one), printing the port first.
+
+    `python -m tests.fault_server [PORT]`: the benchmarks run it in a process of its own, so
+    that its work is not counted as the client's.
+    """
+    import sys
+
+    server = FaultServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
+    print(server.port, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

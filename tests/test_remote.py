@@ -541,3 +541,24 @@ def test_the_readme_remote_profiles_are_valid(config_file: Path) -> None:
     profiles = open_profiles()
     assert profiles.problems == {}
     assert {"gpt", "claude", "llama3", "vllm", "llama-server"} <= set(profiles.profiles)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["data: a\n\nda", "ta: b\n", "\n"],
+        ["data: a\r", "\n\r\ndata: b\r\n\r\n"],  # "\r\n" split between reads
+        ["data: a\r\rdata: b\r\r"],  # lone "\r" ends lines too
+        ["data: a\u2028still a\n\n", "data: b\n\n"],  # a Unicode line break is text
+    ],
+)
+def test_lines_are_split_as_sse_and_ndjson_define_them(pieces: list[str]) -> None:
+    from genchat.backends.http import LineSplitter
+
+    splitter = LineSplitter()
+    lines = [line for piece in pieces for line in splitter.feed(piece)] + splitter.end()
+    assert [line for line in lines if line] in (
+        ["data: a", "data: b"],
+        ["data: a\u2028still a", "data: b"],
+    )
+    assert lines.count("") == 2  # each event's blank line, once

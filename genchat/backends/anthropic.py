@@ -7,7 +7,6 @@ gets the profile's `default_max_tokens`. Models are listed from `/v1/models`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, ClassVar
@@ -15,18 +14,14 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from genchat.backends.base import BackendOptions, ModelInfo
-from genchat.backends.remote import RemoteBackend, RemoteOptions
-from genchat.chat import (
-    ChatRequest,
-    Finished,
-    FinishReason,
-    Notice,
-    ReasoningDelta,
-    Started,
-    StreamEvent,
-    TextDelta,
-    Usage,
+from genchat.backends.remote import (
+    RemoteBackend,
+    RemoteOptions,
+    SSEDecoder,
+    decode_stream,
+    parse_json,
 )
+from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
 from genchat.plugins.hookspecs import hookimpl
 
@@ -112,58 +107,48 @@ class AnthropicBackend(RemoteBackend):
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        from genchat.backends.http import SSEParser, parse_json
-
         endpoint = self.endpoint
         model = self.model_for(request)
         if model is None:
             raise self.missing_model()
         endpoint.model_hint = f"the model {model!r}"
-        parser = SSEParser()
-        started = stopped = False
-        finish: FinishReason | None = None
-        prompt_tokens: int | None = None
         lines = endpoint.post_lines("/v1/messages", self._body(request, model))
-        async with contextlib.aclosing(lines):
-            async for line in lines:
-                if isinstance(line, Notice):
-                    yield line
-                    continue
-                if not started:
-                    started = True
-                    yield Started()
-                event = parser.feed(line)
-                if event is None:
-                    continue
-                data = parse_json(endpoint, event[1])
-                kind = data.get("type") or event[0]
-                if kind == "message_start":
-                    usage = (data.get("message") or {}).get("usage") or {}
-                    prompt_tokens = _int(usage.get("input_tokens"))
-                elif kind == "content_block_delta":
-                    delta = data.get("delta") or {}
-                    if delta.get("type") == "text_delta" and delta.get("text"):
-                        yield TextDelta(str(delta["text"]))
-                    elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
-                        yield ReasoningDelta(str(delta["thinking"]))
-                elif kind == "message_delta":
-                    reason = (data.get("delta") or {}).get("stop_reason")
-                    if isinstance(reason, str):
-                        finish = _FINISH.get(reason, "stop")
-                    usage = data.get("usage") or {}
-                    if "output_tokens" in usage:
-                        yield Usage(prompt_tokens, _int(usage.get("output_tokens")))
-                elif kind == "error":
-                    raise _stream_error(endpoint.where(), data.get("error"))
-                elif kind == "message_stop":
-                    stopped = True
-                    break
-        if not stopped:
-            raise ProtocolError(
-                f"{endpoint.where()} ended the stream before `message_stop`: the reply may be "
-                "incomplete. The text so far is kept."
-            )
-        yield Finished(finish or "stop")
+        async for event in decode_stream(lines, _Decoder(endpoint.where())):
+            yield event
+
+
+class _Decoder(SSEDecoder):
+    """The Messages API's stream events to genchat's."""
+
+    end_marker: ClassVar[str] = "`message_stop`"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.prompt_tokens: int | None = None
+
+    def event(self, name: str | None, data: str, out: list[StreamEvent]) -> None:
+        value = parse_json(self.where, data)
+        kind = value.get("type") or name
+        if kind == "content_block_delta":
+            delta = value.get("delta") or {}
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                out.append(TextDelta(str(delta["text"])))
+            elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                out.append(ReasoningDelta(str(delta["thinking"])))
+        elif kind == "message_start":
+            usage = (value.get("message") or {}).get("usage") or {}
+            self.prompt_tokens = _int(usage.get("input_tokens"))
+        elif kind == "message_delta":
+            reason = (value.get("delta") or {}).get("stop_reason")
+            if isinstance(reason, str):
+                self.finish = _FINISH.get(reason, "stop")
+            usage = value.get("usage") or {}
+            if "output_tokens" in usage:
+                out.append(Usage(self.prompt_tokens, _int(usage.get("output_tokens"))))
+        elif kind == "error":
+            raise _stream_error(self.where, value.get("error"))
+        elif kind == "message_stop":
+            self.done = True
 
 
 def _int(value: object) -> int | None:

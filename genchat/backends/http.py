@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
-import os
 import random
+import re
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -104,8 +104,10 @@ class Endpoint:
         body: dict[str, Any],
         *,
         fallback: Callable[[int, str], dict[str, Any] | None] | None = None,
-    ) -> AsyncGenerator[Notice | str, None]:
-        """POST `body` as JSON and yield the response's lines as they arrive.
+    ) -> AsyncGenerator[Notice | list[str], None]:
+        """POST `body` as JSON and yield the response's lines as they arrive: the complete
+        lines of each read together, so that a fast stream costs one step per read, not one
+        per line.
 
         Before the response starts, connection failures and 429/502/503 answers are retried
         with backoff (429 honouring Retry-After), each retry announced by a `Notice`. A 400 or
@@ -156,9 +158,14 @@ class Endpoint:
             attempt += 1
             yield Notice(f"{error.title}; trying again in {wait:.0f} s ({attempt}/{self.retries})")
             await asyncio.sleep(wait)
+        lines = LineSplitter()
         try:
-            async for line in response.aiter_lines():
-                yield line
+            async for text in response.aiter_text():  # decoded incrementally, errors replaced
+                batch = lines.feed(text)
+                if batch:
+                    yield batch
+            if rest := lines.end():
+                yield rest
         except httpx.TransportError as exc:
             raise self.transport_error(exc, streaming=True) from exc
         finally:
@@ -257,57 +264,37 @@ class Endpoint:
         )
 
 
-def key_from_env(variable: str | None) -> str | None:
-    """The API key in `variable`, if it is set and not empty."""
-    if not variable:
-        return None
-    return os.environ.get(variable) or None
+class LineSplitter:
+    """Text in pieces to lines, ended by "\\r\\n", "\\n" or "\\r" (as SSE and NDJSON allow),
+    even when a line end is split between two pieces. Other Unicode line breaks (U+2028, say)
+    are text: JSON strings may hold them."""
 
-
-class SSEParser:
-    """Server-sent events, from lines: `feed()` returns an event when a blank line ends one."""
+    __slots__ = ("_rest",)
 
     def __init__(self) -> None:
-        self._event: str | None = None
-        self._data: list[str] = []
+        self._rest = ""
 
-    def feed(self, line: str) -> tuple[str | None, str] | None:
-        """Take one line; return `(event name, data)` when it completes an event."""
-        if not line:
-            if not self._data:
-                self._event = None
-                return None
-            event, data = self._event, "\n".join(self._data)
-            self._event, self._data = None, []
-            return event, data
-        if line.startswith(":"):
-            return None  # a comment (servers send them to keep the connection alive)
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
+    def feed(self, text: str) -> list[str]:
+        text = self._rest + text
+        if "\r" not in text:  # the common case, and str.split is four times the regex's speed
+            lines = text.split("\n")
+            self._rest = lines.pop()
+            return lines
+        # A "\r" at the end may be the first half of a "\r\n": wait for the next piece.
+        keep = text.endswith("\r")
+        lines = _LINE_END.split(text[:-1] if keep else text)
+        self._rest = lines.pop() + ("\r" if keep else "")
+        return lines
 
-    def flush(self) -> tuple[str | None, str] | None:
-        """The event left when the stream ends without a final blank line, if any."""
-        return self.feed("")
+    def end(self) -> list[str]:
+        """The last line, where the text did not end with a line end (or ended with "\r")."""
+        rest, self._rest = self._rest, ""
+        if rest.endswith("\r"):  # a line ended by a lone "\r" at the very end
+            return [rest[:-1]]
+        return [rest] if rest else []
 
 
-def parse_json(endpoint: Endpoint, data: str) -> dict[str, Any]:
-    """One JSON object from a stream, or a `ProtocolError` that quotes the start of the line."""
-    try:
-        value = json.loads(data)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        quoted = data[:80] + ("…" if len(data) > 80 else "")
-        raise ProtocolError(
-            f"{endpoint.where()} sent a line that is not a JSON object: {quoted!r}. "
-            "The text so far is kept."
-        )
-    return value
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def _backoff(attempt: int) -> float:

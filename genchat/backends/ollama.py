@@ -8,24 +8,20 @@ path (`discover()`).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from genchat.backends.base import BackendOptions, ModelInfo
-from genchat.backends.remote import RemoteBackend, RemoteOptions, sampling
-from genchat.chat import (
-    ChatRequest,
-    Finished,
-    FinishReason,
-    Notice,
-    ReasoningDelta,
-    Started,
-    StreamEvent,
-    TextDelta,
-    Usage,
+from genchat.backends.remote import (
+    RemoteBackend,
+    RemoteOptions,
+    StreamDecoder,
+    decode_stream,
+    parse_json,
+    sampling,
 )
+from genchat.chat import ChatRequest, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import BackendError, ProtocolError
 from genchat.plugins.hookspecs import hookimpl
 
@@ -97,8 +93,6 @@ class OllamaBackend(RemoteBackend):
         return model
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        from genchat.backends.http import parse_json
-
         endpoint = self.endpoint
         model = await self._model(request)
         endpoint.model_hint = f"the model {model!r} (`ollama pull {model}` fetches it)"
@@ -110,46 +104,45 @@ class OllamaBackend(RemoteBackend):
         }
         if options:
             body["options"] = options
-        started = done = False
-        finish: FinishReason = "stop"
         lines = endpoint.post_lines("/api/chat", body)
-        async with contextlib.aclosing(lines):
-            async for line in lines:
-                if isinstance(line, Notice):
-                    yield line
-                    continue
-                if not started:
-                    started = True
-                    yield Started()
-                if not line.strip():
-                    continue
-                data = parse_json(endpoint, line)
-                if "error" in data:
-                    raise BackendError(
-                        f'{endpoint.where()} reported an error mid-reply: "{data["error"]}". '
-                        "The text so far is kept.",
-                        title="Server error",
-                    )
-                message = data.get("message") or {}
-                if isinstance(message.get("thinking"), str) and message["thinking"]:
-                    yield ReasoningDelta(message["thinking"])
-                if isinstance(message.get("content"), str) and message["content"]:
-                    yield TextDelta(message["content"])
-                if data.get("done"):
-                    done = True
-                    finish = "length" if data.get("done_reason") == "length" else "stop"
-                    prompt, completion = data.get("prompt_eval_count"), data.get("eval_count")
-                    yield Usage(
-                        prompt if isinstance(prompt, int) else None,
-                        completion if isinstance(completion, int) else None,
-                    )
-                    break
-        if not done:
-            raise ProtocolError(
-                f"{endpoint.where()} ended the stream before its last (`done`) line: the reply "
-                "may be incomplete. The text so far is kept."
+        async for event in decode_stream(lines, _Decoder(endpoint.where())):
+            yield event
+
+
+class _Decoder(StreamDecoder):
+    """Ollama's NDJSON lines to genchat's events."""
+
+    end_marker: ClassVar[str] = "its last (`done`) line"
+
+    def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
+        for line in lines:
+            if line.strip():
+                self._line(parse_json(self.where, line), out)
+                if self.done:
+                    return
+
+    def _line(self, value: dict[str, Any], out: list[StreamEvent]) -> None:
+        if "error" in value:
+            raise BackendError(
+                f'{self.where} reported an error mid-reply: "{value["error"]}". '
+                "The text so far is kept.",
+                title="Server error",
             )
-        yield Finished(finish)
+        message = value.get("message") or {}
+        if message.get("thinking"):
+            out.append(ReasoningDelta(str(message["thinking"])))
+        if message.get("content"):
+            out.append(TextDelta(str(message["content"])))
+        if value.get("done"):
+            self.done = True
+            self.finish = "length" if value.get("done_reason") == "length" else "stop"
+            prompt, completion = value.get("prompt_eval_count"), value.get("eval_count")
+            out.append(
+                Usage(
+                    prompt if isinstance(prompt, int) else None,
+                    completion if isinstance(completion, int) else None,
+                )
+            )
 
 
 def ollama_url() -> str:

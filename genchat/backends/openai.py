@@ -13,7 +13,6 @@ Groq, Together. `base_url` includes `/v1`.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Literal
@@ -21,18 +20,15 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from genchat.backends.base import BackendOptions, ModelInfo
-from genchat.backends.remote import RemoteBackend, RemoteOptions, sampling
-from genchat.chat import (
-    ChatRequest,
-    Finished,
-    FinishReason,
-    Notice,
-    ReasoningDelta,
-    Started,
-    StreamEvent,
-    TextDelta,
-    Usage,
+from genchat.backends.remote import (
+    RemoteBackend,
+    RemoteOptions,
+    SSEDecoder,
+    decode_stream,
+    parse_json,
+    sampling,
 )
+from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import BackendError, ProtocolError
 from genchat.plugins.hookspecs import hookimpl
 
@@ -120,8 +116,6 @@ class OpenAIBackend(RemoteBackend):
         return body
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        from genchat.backends.http import SSEParser, parse_json
-
         endpoint = self.endpoint
         model = await self._model(request)
         endpoint.model_hint = f"the model {model!r}"
@@ -135,69 +129,54 @@ class OpenAIBackend(RemoteBackend):
             dropped_usage = True
             return {key: value for key, value in body.items() if key != "stream_options"}
 
-        parser = SSEParser()
-        started = done = False
-        finish: FinishReason | None = None
+        def remember() -> None:
+            if dropped_usage:
+                self._include_usage = False  # the server refused it: do not ask again
+
         lines = endpoint.post_lines("/chat/completions", body, fallback=without_usage)
-        async with contextlib.aclosing(lines):
-            async for line in lines:
-                if isinstance(line, Notice):
-                    yield line
-                    continue
-                if not started:
-                    started = True
-                    if dropped_usage:
-                        self._include_usage = False  # the server refused it: do not ask again
-                    yield Started()
-                event = parser.feed(line)
-                if event is None:
-                    continue
-                data = event[1]
-                if data.strip() == "[DONE]":
-                    done = True
-                    break
-                chunk = parse_json(endpoint, data)
-                if "error" in chunk:
-                    raise _stream_error(endpoint.where(), chunk["error"])
-                events, reason = _events(chunk)
-                finish = reason or finish
-                for item in events:
-                    yield item
-        if not done:
-            raise ProtocolError(
-                f"{endpoint.where()} ended the stream before `[DONE]`: the reply may be "
-                "incomplete. The text so far is kept."
-            )
-        yield Finished(finish or "stop")
+        async for event in decode_stream(lines, _Decoder(endpoint.where()), on_start=remember):
+            yield event
 
 
-def _events(chunk: dict[str, Any]) -> tuple[list[StreamEvent], FinishReason | None]:
-    """The events in one chunk, and the finish reason it gives, if any."""
-    events: list[StreamEvent] = []
+class _Decoder(SSEDecoder):
+    end_marker: ClassVar[str] = "`[DONE]`"
+
+    def event(self, name: str | None, data: str, out: list[StreamEvent]) -> None:
+        if data == "[DONE]" or data.strip() == "[DONE]":
+            self.done = True
+            return
+        chunk = parse_json(self.where, data)
+        if "error" in chunk:
+            raise _stream_error(self.where, chunk["error"])
+        self.finish = _add_events(chunk, out) or self.finish
+
+
+def _add_events(chunk: dict[str, Any], out: list[StreamEvent]) -> FinishReason | None:
+    """Add the events in one chunk to `out`; return the finish reason it gives, if any."""
     finish: FinishReason | None = None
-    for choice in chunk.get("choices") or []:
-        if not isinstance(choice, dict):
-            continue
-        delta = choice.get("delta") or {}
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            events.append(ReasoningDelta(reasoning))
-        content = delta.get("content")
-        if isinstance(content, str) and content:
-            events.append(TextDelta(content))
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta")
+        if delta:
+            content = delta.get("content")
+            if len(delta) > 2 or not content:  # more than role and content: look further
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    out.append(ReasoningDelta(str(reasoning)))
+            if content:
+                out.append(TextDelta(str(content)))
         reason = choice.get("finish_reason")
-        if isinstance(reason, str):
+        if reason:
             finish = _FINISH.get(reason, "stop")
     usage = chunk.get("usage")
-    if isinstance(usage, dict):
+    if usage:
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        events.append(
+        out.append(
             Usage(
                 prompt if isinstance(prompt, int) else None,
                 completion if isinstance(completion, int) else None,
             )
         )
-    return events, finish
+    return finish
 
 
 def _stream_error(where: str, error: object) -> BackendError:

@@ -6,14 +6,29 @@ when a remote backend first opens a connection, so start-up never waits for them
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from itertools import groupby
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
 from pydantic import Field
 
 from genchat.backends.base import Backend, BackendOptions
-from genchat.chat import ChatRequest, GenerationParams
-from genchat.errors import BackendError
+from genchat.chat import (
+    ChatRequest,
+    Finished,
+    FinishReason,
+    GenerationParams,
+    Notice,
+    ReasoningDelta,
+    Started,
+    StreamEvent,
+    TextDelta,
+)
+from genchat.errors import BackendError, ProtocolError
 
 if TYPE_CHECKING:
     from genchat.backends.http import Endpoint
@@ -102,3 +117,133 @@ def sampling(params: GenerationParams) -> dict[str, object]:
     if "stop" in values:
         values["stop"] = list(params.stop or ())
     return values
+
+
+class StreamDecoder(ABC):
+    """One protocol's response stream to genchat's events, a read's lines at a time."""
+
+    end_marker: ClassVar[str]
+    """What ends a complete stream, as messages name it."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        """The server, for messages."""
+        self.done = False
+        """Set when the stream's end marker arrives."""
+        self.finish: FinishReason | None = None
+
+    @abstractmethod
+    def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
+        """Add to `out` the events that `lines` give; at the end marker, set `done` and stop.
+
+        Events go straight into `out`, so that those before a fault are kept when it raises.
+        """
+
+
+class SSEDecoder(StreamDecoder):
+    """A decoder for a stream of server-sent events: `event()` gets each one."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
+        data = self._data
+        for line in lines:  # this loop runs twice per token: the common case comes first
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            elif not line:  # a blank line ends an event
+                if data:
+                    text = data[0] if len(data) == 1 else "\n".join(data)
+                    name, self._event = self._event, None
+                    data.clear()
+                    self.event(name, text, out)
+                    if self.done:
+                        return
+                self._event = None
+            else:
+                field, _, value = line.partition(":")
+                if field == "event":
+                    self._event = value.removeprefix(" ")
+                # anything else: a comment (":" first, a keep-alive), or a field not used
+
+    @abstractmethod
+    def event(self, name: str | None, data: str, out: list[StreamEvent]) -> None:
+        """Add to `out` the events one server-sent event gives."""
+
+
+async def decode_stream(
+    lines: AsyncGenerator[Notice | list[str], None],
+    decoder: StreamDecoder,
+    *,
+    on_start: Callable[[], None] | None = None,
+) -> AsyncIterator[StreamEvent]:
+    """A remote reply's events, from its response's lines (`Endpoint.post_lines`).
+
+    Retry notices pass through; `Started` comes with the first bytes (after `on_start`); what
+    arrived in one read comes as one text event, so a fast stream costs little per token. A
+    stream that ends before its end marker is an error, and the text before it is kept.
+    """
+    started = False
+    async with contextlib.aclosing(lines):
+        async for batch in lines:
+            if isinstance(batch, Notice):
+                yield batch
+                continue
+            if not started:
+                started = True
+                if on_start is not None:
+                    on_start()
+                yield Started()
+            events: list[StreamEvent] = []
+            try:
+                decoder.decode(batch, events)
+            except (BackendError, AttributeError, TypeError) as exc:
+                for event in coalesce(events):
+                    yield event  # the text before the fault is kept
+                if isinstance(exc, BackendError):
+                    raise
+                raise ProtocolError(  # valid JSON, but not of the shape the protocol has
+                    f"{decoder.where} sent JSON of a shape its API does not have. "
+                    "The text so far is kept."
+                ) from exc
+            for event in coalesce(events):
+                yield event
+            if decoder.done:
+                break
+    if not decoder.done:
+        raise ProtocolError(
+            f"{decoder.where} ended the stream before {decoder.end_marker}: the reply may be "
+            "incomplete. The text so far is kept."
+        )
+    yield Finished(decoder.finish or "stop")
+
+
+def coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
+    """Each run of text (or reasoning) deltas as one event, keeping the count of deltas."""
+    if len(events) < 2:
+        return events
+    out: list[StreamEvent] = []
+    for kind, run in groupby(events, type):
+        if kind is TextDelta or kind is ReasoningDelta:
+            deltas = cast("list[TextDelta | ReasoningDelta]", list(run))
+            text = "".join(delta.text for delta in deltas)
+            out.append(kind(text, sum(delta.deltas for delta in deltas)))
+        else:
+            out.extend(run)
+    return out
+
+
+def parse_json(where: str, data: str) -> dict[str, Any]:
+    """One JSON object from a stream, or a `ProtocolError` that quotes the start of the line."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        quoted = data[:80] + ("…" if len(data) > 80 else "")
+        raise ProtocolError(
+            f"{where} sent a line that is not a JSON object: {quoted!r}. The text so far is kept."
+        )
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from typing import ClassVar
 
@@ -117,11 +118,13 @@ class AssistantMessage(MessageView):
     def __init__(self, label: str) -> None:
         super().__init__(classes="assistant")
         self.label = label
-        self.content = ""
-        self.reasoning = ""
+        self._content = io.StringIO()  # appends stay cheap however long the reply grows
+        self._pending: list[str] = []
+        """Text added and not yet given to the Markdown view."""
+        self._reasoning = io.StringIO()
+        self._reasoning_shown = True
         self.state = "streaming"
         """`streaming`, then `complete`, `stopped` or `error`."""
-        self._rendered = 0
         self._wake = asyncio.Event()
         self._done = False
         self._loop: Worker[None] | None = None
@@ -150,15 +153,32 @@ class AssistantMessage(MessageView):
         """The Markdown source that the body shows."""
         return self.body.source
 
+    @property
+    def content(self) -> str:
+        """The reply's text so far (shown, or about to be)."""
+        return self._content.getvalue()
+
+    @property
+    def reasoning(self) -> str:
+        return self._reasoning.getvalue()
+
     def add_text(self, text: str) -> None:
         """Append reply text; the render loop shows it within about `STREAM_INTERVAL_S`."""
-        self.content += text
+        self._content.write(text)
+        self._pending.append(text)
         self._wake.set()
 
     def add_reasoning(self, text: str) -> None:
-        self.reasoning += text
-        self.query_one(".reasoning", Collapsible).display = True
-        self.query_one(".reasoning-text", Static).update(Text(self.reasoning))
+        """Append reasoning; the render loop shows it, as it does the text."""
+        self._reasoning.write(text)
+        self._reasoning_shown = False
+        self._wake.set()
+
+    def _show_reasoning(self) -> None:
+        if not self._reasoning_shown:
+            self._reasoning_shown = True
+            self.query_one(".reasoning", Collapsible).display = True
+            self.query_one(".reasoning-text", Static).update(Text(self.reasoning))
 
     @work(group="render", exit_on_error=False)
     async def _render_loop(self) -> None:
@@ -166,13 +186,20 @@ class AssistantMessage(MessageView):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._rendered < len(self.content):
-                started = time.monotonic()
-                end = _piece_end(self.content, self._rendered)
-                body.append(self.content[self._rendered : end])
-                self._rendered = end
-                # Leave the loop free for keys and the rest of the screen between appends.
-                await asyncio.sleep(max(0.0, STREAM_INTERVAL_S - (time.monotonic() - started)))
+            self._show_reasoning()
+            while self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                shown = 0
+                while shown < len(text):
+                    started = time.monotonic()
+                    end = _piece_end(text, shown)
+                    body.append(text[shown:end])
+                    shown = end
+                    self._show_reasoning()
+                    # Leave the loop free for keys and the rest of the screen between appends.
+                    pause = STREAM_INTERVAL_S - (time.monotonic() - started)
+                    await asyncio.sleep(max(0.0, pause))
             if self._done:
                 return
 
@@ -184,6 +211,7 @@ class AssistantMessage(MessageView):
             # Whatever a failed or cancelled loop did not show, the check below shows.
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await self._loop.wait()
+        self._show_reasoning()
         if self.rendered_source != self.content:
             self.body.update(self.content)
         else:
