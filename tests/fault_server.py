@@ -12,8 +12,8 @@ that goes silent. Streams use chunked transfer encoding, so a dropped connection
 
 Scenarios (`N`, `R`, `CODE` are numbers):
     ok              the reply `TEXT`, token by token, with usage
-    fast-N          N tokens as fast as the socket takes them
-    paced-R-N       N tokens at R tokens a second
+    fast-N          N tokens (words, in paragraphs of 40) as fast as the socket takes them
+    paced-R-N       the same at R tokens a second
     status-CODE     an error answer with that status (429 says Retry-After: 1)
     once-X          scenario X (or status X, for a number) for the first chat request, then `ok`;
                     `once-X.TAG` counts apart from other tags, so that tests do not share
@@ -261,10 +261,10 @@ class Call:
     async def _play(self, scenario: str, wire: Wire) -> None:
         tokens = TOKENS
         if scenario.startswith("fast-"):
-            tokens = [f"t{i} " for i in range(int(scenario.split("-")[1]))]
+            tokens = _prose(int(scenario.split("-")[1]))
         if scenario.startswith("paced-"):
             _, rate, count = scenario.split("-")
-            tokens = [f"t{i} " for i in range(int(count))]
+            tokens = _prose(int(count))
         await self.chunk(wire.start())
         if scenario == "reasoning":
             await self.chunk(wire.reasoning(REASONING))
@@ -311,6 +311,11 @@ class Call:
         elif scenario != "no-done":
             await self.chunk(wire.finish(len(tokens), cut))
         await self.end()
+
+
+def _prose(count: int) -> list[str]:
+    """`count` tokens of text in paragraphs of 40, as a model writes: one word each."""
+    return [f"w{i}" + ("\n\n" if i % 40 == 39 else " ") for i in range(count)]
 
 
 def _huge_tokens() -> Iterator[str]:

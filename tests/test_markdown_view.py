@@ -200,3 +200,17 @@ async def test_the_last_block_is_highlighted_whole_when_the_stream_ends() -> Non
             streamed.lines(WIDTH)
         await streamed.end_stream()
         assert [list(strip) for strip in streamed.lines(WIDTH)] == expected
+
+
+async def test_a_new_theme_renders_again_in_its_colours() -> None:
+    app = ViewApp("# Title\n\n```python\nx = 1\n```\n")
+    async with app.run_test(size=(WIDTH, 20)) as pilot:
+        view = app.query_one(MarkdownView)
+        dark = [list(strip) for strip in view.lines(WIDTH)]
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = [list(strip) for strip in view.lines(WIDTH)]
+        assert [s.text for s in view.lines(WIDTH)] == [  # the same text, other colours
+            "".join(segment.text for segment in line) for line in dark
+        ]
+        assert light != dark

@@ -26,6 +26,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.theme import Theme
 from textual.color import Color, ColorParseError
+from textual.geometry import Region
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
@@ -194,6 +195,7 @@ class MarkdownView(Widget):
         self._tail_lines: list[Strip] | None = None
         self._lines: list[Strip] | None = None
         self._highlighter = CodeHighlighter()
+        self._paint_style = Style()
         self._streaming = False
         """Whether text is being appended: the last block is then highlighted incrementally."""
         self._references: References = {}
@@ -215,12 +217,17 @@ class MarkdownView(Widget):
         """
         if not text:
             return
-        height = len(self._lines) if self._lines is not None else None
+        lines, tail = self._lines, self._tail_lines
         self._streaming = True
         self._add(text)
-        # A repaint is enough while the height stays; a new line needs a layout pass.
-        if height is not None and self._width and len(self.lines(self._width)) == height:
-            self.refresh()
+        if lines is None or tail is None or not self._width:
+            self.refresh(layout=True)
+            return
+        # While the height stays, repainting from where the last block began is enough; a new
+        # line needs a layout pass.
+        first_changed = len(lines) - len(tail)
+        if len(self.lines(self._width)) == len(lines):
+            self.refresh(Region(0, first_changed, self._width, len(lines) - first_changed))
         else:
             self.refresh(layout=True)
 
@@ -288,6 +295,8 @@ class MarkdownView(Widget):
 
     def _check_cache(self, width: int) -> None:
         """Forget rendered lines made at another width or in another theme."""
+        if width == self._width and self._style_key is not None:
+            return  # the common case, once per line drawn: no theme lookup
         theme = self.app.current_theme
         key = (theme.name, theme.dark)
         if width != self._width or key != self._style_key:
@@ -334,6 +343,10 @@ class MarkdownView(Widget):
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
         return len(self.lines(width))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._paint_style = self.rich_style  # once a paint: it walks every ancestor's style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         lines = self.lines(width)
@@ -344,7 +357,7 @@ class MarkdownView(Widget):
             style = self.screen.get_component_rich_style("screen--selection")
             strip = _stylize(strip, start, width if end == -1 else end, style)
         # Rich's styles leave out what the widget's style gives (the background, for one).
-        return strip.crop_extend(0, width, None).apply_style(self.rich_style)
+        return strip.crop_extend(0, width, None).apply_style(self._paint_style)
 
     # -- text selection ----------------------------------------------------------------------
 
