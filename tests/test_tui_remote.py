@@ -78,3 +78,18 @@ async def test_a_running_ollama_becomes_a_profile_after_start_up(
         assert isinstance(picker, ModelPicker)
         await wait_for(pilot, lambda: bool(picker.choices), "the model list")
         assert any("fault:latest" in c.label for c in picker.choices)
+
+
+async def test_a_retry_is_announced_and_the_reply_follows(
+    faults: FaultServer, config_file: Path
+) -> None:
+    base_url = faults.base_url(faults.fresh("once-503"), "openai")
+    config_file.write_text(remote_profile("openai", base_url).replace("retries = 0", "retries = 1"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hello")
+        await finish(pilot)
+        assert any("trying again" in n for n in notifications(app))
+        reply = chat(app).query_one(AssistantMessage)
+        assert reply.text == TEXT and reply.state == "complete"
+        assert not chat(app).query(ErrorMessage)
