@@ -97,9 +97,14 @@ def measure_overhead(root: str, rounds: int = 5) -> dict[str, Any]:
             "ratio": ours / bare}  # fmt: skip
 
 
-async def run_chat(base_url: str, tokens: int) -> dict[str, float]:
-    """Send one prompt in the real app, headless, to an openai profile; time the reply and
-    the process's CPU time until the whole reply is on screen."""
+WINDOW_S = 10.0
+"""The paced runs also report the CPU share of each window of this length."""
+
+
+async def run_chat(base_url: str, tokens: int) -> dict[str, Any]:
+    """Send one prompt in the real app, headless, to an openai profile; time the reply, the
+    process's CPU time until the whole reply is on screen, and the CPU share of each
+    `WINDOW_S` on the way (flat when the cost per token does not grow with the reply)."""
     from genchat.tui.app import make_app
     from genchat.tui.widgets.message import AssistantMessage
     from genchat.tui.widgets.prompt import PromptInput
@@ -108,19 +113,29 @@ async def run_chat(base_url: str, tokens: int) -> dict[str, float]:
     config.write_text(
         f'[profiles.remote]\nbackend = "openai"\nbase_url = "{base_url}"\nmodel = "fault-model"\n'
     )
+    windows: list[float] = []
+
+    async def sample() -> None:
+        while True:
+            cpu, wall = time.process_time(), time.perf_counter()
+            await asyncio.sleep(WINDOW_S)
+            windows.append((time.process_time() - cpu) / (time.perf_counter() - wall))
+
     app = make_app("remote")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         app.screen.query_one(PromptInput).insert("go")
         cpu, wall = time.process_time(), time.perf_counter()
+        sampler = asyncio.create_task(sample())
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sampler.cancel()
         view = app.screen.query_one(AssistantMessage)
         assert view.state == "complete" and view.rendered_source == view.text
         assert view.text.count("w") == tokens
-    return {"seconds": wall, "cpu_s": cpu}
+    return {"seconds": wall, "cpu_s": cpu, "windows": windows}
 
 
 def measure_chat(root: str) -> dict[str, Any]:

@@ -158,10 +158,25 @@ second (a fast real model), the process's CPU time until the reply is on screen:
 {paced_rows}
 
 CPU per 1,000 tokens from the shortest to the longest reply: {per_1000[0]:.2f} s to
-{per_1000[-1]:.2f} s.
+{per_1000[-1]:.2f} s. The first seconds of a reply, before it fills the screen and scrolls, cost
+less, which favours short replies; the CPU busy in each {remote.WINDOW_S:.0f} s of the
+{max(streams["paced"]):,}-token reply shows whether the cost per token grows with the reply:
+
+{_windows(streams["paced"][max(streams["paced"])]["windows"])}
 """
     OUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUT}", file=sys.stderr)
+
+
+def _windows(shares: list[float]) -> str:
+    """CPU shares as bars on a scale of 0-100%, to be seen at a glance, then as numbers."""
+    bars = "▁▂▃▄▅▆▇█"
+    return (
+        "`"
+        + "".join(bars[min(len(bars) - 1, round(share * (len(bars) - 1)))] for share in shares)
+        + "` "
+        + ", ".join(f"{share:.0%}" for share in shares)
+    )
 
 
 def _row(label: str, direct: float, ours: float, ratio: float) -> str:

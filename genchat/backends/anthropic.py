@@ -111,8 +111,9 @@ class AnthropicBackend(RemoteBackend):
         model = self.model_for(request)
         if model is None:
             raise self.missing_model()
-        endpoint.model_hint = f"the model {model!r}"
-        lines = endpoint.post_lines("/v1/messages", self._body(request, model))
+        lines = endpoint.post_lines(
+            "/v1/messages", self._body(request, model), missing=f"the model {model!r}"
+        )
         async for event in decode_stream(lines, _Decoder(endpoint.where())):
             yield event
 

@@ -54,8 +54,6 @@ class Endpoint:
     connect_timeout_s: float
     read_timeout_s: float
     retries: int
-    model_hint: str = "the model"
-    """How a 404 names what was not found."""
     client: httpx.AsyncClient | None = field(default=None, repr=False)
 
     def url(self, path: str) -> str:
@@ -89,7 +87,9 @@ class Endpoint:
         except httpx.TransportError as exc:
             raise self.transport_error(exc, streaming=False) from exc
         if response.status_code >= 400:
-            raise self.status_error(response.status_code, response.headers, response.content)
+            raise self.status_error(
+                response.status_code, response.headers, response.content, missing=f"{path}"
+            )
         try:
             return response.json()
         except ValueError as exc:
@@ -104,6 +104,7 @@ class Endpoint:
         body: dict[str, Any],
         *,
         fallback: Callable[[int, str], dict[str, Any] | None] | None = None,
+        missing: str = "the model",
     ) -> AsyncGenerator[Notice | list[str], None]:
         """POST `body` as JSON and yield the response's lines as they arrive: the complete
         lines of each read together, so that a fast stream costs one step per read, not one
@@ -113,7 +114,7 @@ class Endpoint:
         with backoff (429 honouring Retry-After), each retry announced by a `Notice`. A 400 or
         422 answer is passed to `fallback` with the server's message: a new body from it is
         tried once. Once the response has started, nothing is retried: a failure then raises,
-        and the caller keeps what it has.
+        and the caller keeps what it has. `missing` is what a 404 says does not exist.
         """
         attempt = 0
         tried_fallback = False
@@ -148,7 +149,9 @@ class Endpoint:
                     if new_body is not None:
                         body = new_body
                         continue
-                error = self.status_error(response.status_code, response.headers, content)
+                error = self.status_error(
+                    response.status_code, response.headers, content, missing=missing
+                )
                 if response.status_code not in RETRY_STATUSES:
                     raise error
                 retry_after = error.retry_after if isinstance(error, RateLimited) else None
@@ -190,7 +193,9 @@ class Endpoint:
             "with api_key_env."
         )
 
-    def status_error(self, status: int, headers: Mapping[str, str], content: bytes) -> BackendError:
+    def status_error(
+        self, status: int, headers: Mapping[str, str], content: bytes, *, missing: str = "the model"
+    ) -> BackendError:
         """The error for an HTTP error answer, with the server's own message where it gave one."""
         message = _server_message(content)
         said = f' It said: "{message}"' if message else _html_hint(content)
@@ -201,7 +206,7 @@ class Endpoint:
             return AuthError(f"{where} {verb} (HTTP {status}). {self.key_advice()}{said}")
         if status == 404:
             return ModelNotFound(
-                f"{where} answered 404: {self.model_hint} does not exist there, or base_url is "
+                f"{where} answered 404: {missing} does not exist there, or base_url is "
                 f"wrong. `genchat models` lists what the server offers.{said}"
             )
         if status == 429:

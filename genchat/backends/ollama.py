@@ -95,7 +95,6 @@ class OllamaBackend(RemoteBackend):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
         model = await self._model(request)
-        endpoint.model_hint = f"the model {model!r} (`ollama pull {model}` fetches it)"
         options = {_OPTION_NAMES.get(key, key): v for key, v in sampling(request.params).items()}
         body: dict[str, Any] = {
             "model": model,
@@ -104,7 +103,9 @@ class OllamaBackend(RemoteBackend):
         }
         if options:
             body["options"] = options
-        lines = endpoint.post_lines("/api/chat", body)
+        lines = endpoint.post_lines(
+            "/api/chat", body, missing=f"the model {model!r} (`ollama pull {model}` fetches it)"
+        )
         async for event in decode_stream(lines, _Decoder(endpoint.where())):
             yield event
 

@@ -118,7 +118,6 @@ class OpenAIBackend(RemoteBackend):
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
         model = await self._model(request)
-        endpoint.model_hint = f"the model {model!r}"
         body = self._body(request, model)
         dropped_usage = False
 
@@ -133,7 +132,9 @@ class OpenAIBackend(RemoteBackend):
             if dropped_usage:
                 self._include_usage = False  # the server refused it: do not ask again
 
-        lines = endpoint.post_lines("/chat/completions", body, fallback=without_usage)
+        lines = endpoint.post_lines(
+            "/chat/completions", body, fallback=without_usage, missing=f"the model {model!r}"
+        )
         async for event in decode_stream(lines, _Decoder(endpoint.where()), on_start=remember):
             yield event
 

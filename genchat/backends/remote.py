@@ -60,7 +60,6 @@ class RemoteBackend(Backend):
     """A backend that reaches a server over HTTP with one shared httpx client."""
 
     Options: ClassVar[type[BackendOptions]] = RemoteOptions
-    model_hint_404: ClassVar[str] = "the model"
 
     def __init__(self, options: BackendOptions) -> None:
         super().__init__(options)
