@@ -201,6 +201,9 @@ class Call:
 
     async def error_status(self, status: int) -> None:
         message = f"fault server: status {status}"
+        if status == 401:  # as OpenAI does: quote the key that was refused
+            key = self.headers.get("authorization", self.headers.get("x-api-key", "(none)"))
+            message += f"; incorrect API key provided: {key.removeprefix('Bearer ')}"
         if self.api == "ollama":
             body: Any = {"error": message}
         elif self.api == "anthropic":

@@ -1,5 +1,5 @@
-"""What the remote backends share: options, one httpx client per backend instance, retries
-before the first token, HTTP failures as errors a person can act on, and stream framing.
+"""The remote backends' HTTP: one httpx client per backend instance, retries before the first
+token, HTTP failures as errors a person can act on, and responses cut into lines as they arrive.
 
 httpx is imported here, and this module is imported only when a remote backend first opens a
 connection, so start-up never pays for it.
@@ -35,6 +35,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 529})
 
 MAX_RETRY_WAIT_S = 30.0
 """The longest genchat waits for one retry; a server asking for more gets its error shown."""
+
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 
 ERROR_BODY_LIMIT = 64 * 1024
 """How much of an error response genchat reads to find the server's message."""
@@ -88,7 +90,7 @@ class Endpoint:
             raise self.transport_error(exc, streaming=False) from exc
         if response.status_code >= 400:
             raise self.status_error(
-                response.status_code, response.headers, response.content, missing=f"{path}"
+                response.status_code, response.headers, response.content, missing=path
             )
         try:
             return response.json()
@@ -197,7 +199,7 @@ class Endpoint:
         self, status: int, headers: Mapping[str, str], content: bytes, *, missing: str = "the model"
     ) -> BackendError:
         """The error for an HTTP error answer, with the server's own message where it gave one."""
-        message = _server_message(content)
+        message = self._redact(_server_message(content))
         said = f' It said: "{message}"' if message else _html_hint(content)
         said = said.rstrip(".") + "." if said else ""
         where = self.where()
@@ -227,6 +229,15 @@ class Endpoint:
                 "Start a new chat (Ctrl+N) or shorten the prompt."
             )
         return BackendError(f"{where} refused the request (HTTP {status}).{said}")
+
+    def _redact(self, text: str) -> str:
+        """`text` without any secret this endpoint sends: servers may quote a key they refuse."""
+        for name, value in self.headers.items():
+            if name.lower() in _SECRET_HEADERS:
+                secret = value.removeprefix("Bearer ").strip()
+                if secret:
+                    text = text.replace(secret, "[the key]")
+        return text
 
     def transport_error(self, exc: httpx.TransportError, *, streaming: bool) -> BackendError:
         """The error for a connection that failed, timed out or dropped."""

@@ -1,4 +1,5 @@
-"""Remote API backends: what they share, and the built-in plugin that registers them.
+"""What the remote API backends (openai, anthropic, ollama) share: their options, the base
+class that makes their HTTP endpoint on first use, and the decoding of a streamed response.
 
 This module stays light: httpx and the HTTP machinery (`genchat.backends.http`) are imported
 when a remote backend first opens a connection, so start-up never waits for them.
