@@ -13,6 +13,7 @@ from textual.screen import Screen
 from genchat.chat import Target
 from genchat.profiles import Profiles, open_profiles
 from genchat.tui.screens.chat import ChatScreen
+from genchat.tui.widgets.code import warm_up
 
 
 class GenchatApp(App[None]):
@@ -48,6 +49,11 @@ class GenchatApp(App[None]):
             )
         self.push_screen(ChatScreen(self.initial_target))
         self.run_worker(self._discover(), group="discover", exit_on_error=False)
+        # Once the screen is up, compile what a first code block needs, off the event loop,
+        # so that the first reply with code does not pause for it.
+        self.call_after_refresh(
+            self.run_worker, warm_up, thread=True, group="warm-up", exit_on_error=False
+        )
 
     async def _discover(self) -> None:
         """Look for running servers (an Ollama) once the screen is up, never before."""

@@ -31,14 +31,10 @@ from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
-from genchat.tui.widgets.code import CodeHighlighter
+from genchat.tui.widgets.code import DARK_CODE_THEME, LIGHT_CODE_THEME, CodeHighlighter
 
 _PARSER = MarkdownIt("commonmark").enable(["strikethrough", "table"])
 """The parser of Rich's Markdown renderer: blocks are split as they will be rendered."""
-
-DARK_CODE_THEME = "monokai"
-LIGHT_CODE_THEME = "friendly"
-"""Pygments styles for code blocks, by the lightness of the app's theme."""
 
 
 References = dict[str, dict[str, Any]]
