@@ -114,7 +114,9 @@ Markdown mix streamed at full speed into Textual's Markdown widget through
 | Textual `Markdown` + `MarkdownStream` | {widgets["textual_s"]:.2f} s |
 | genchat `AssistantMessage` (`MarkdownView`) | {widgets["genchat_s"]:.2f} s |
 
-Textual's widget over genchat's: {widgets["ratio"]:.1f}×. docs/architecture.md says why.
+Textual's widget over genchat's: {widgets["ratio"]:.1f}×. docs/architecture.md says why. The
+absolute times below follow this shared machine's load, which varied about twofold within
+hours; Textual's time above, measured in the same run, shows how fast it was.
 
 Then the real app, headless (120×40), with the scripted test backend streaming a reply at full
 speed, four characters per delta, through the real plugin hook: the time from Enter to the whole
