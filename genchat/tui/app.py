@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from genchat.chat import Target
 from genchat.profiles import Profiles, open_profiles
+from genchat.tui.memory import settle_memory
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.widgets.code import warm_up
 
@@ -54,6 +55,7 @@ class GenchatApp(App[None]):
         self.call_after_refresh(
             self.run_worker, warm_up, thread=True, group="warm-up", exit_on_error=False
         )
+        self.call_after_refresh(settle_memory)
 
     async def _discover(self) -> None:
         """Look for running servers (an Ollama) once the screen is up, never before."""

@@ -31,6 +31,7 @@ from genchat.chat import (
 from genchat.config import data_dir
 from genchat.errors import BackendError, GenchatError
 from genchat.reply import Reply
+from genchat.tui.memory import settle_memory
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
@@ -243,6 +244,7 @@ class ChatScreen(Screen[None]):
         status.idle()
         status.metrics = summary
         status.context = self._context_text(metrics.prompt_tokens, metrics.completion_tokens)
+        settle_memory()  # the finished reply lives on: keep it out of full collections
 
     def _context_text(self, prompt: int | None, completion: int | None) -> str:
         window = self._model_info.context_length if self._model_info else None
