@@ -49,16 +49,18 @@ class GenchatApp(App[None]):
                 timeout=10,
             )
         self.push_screen(ChatScreen(self.initial_target))
+        self.call_after_refresh(self._after_first_screen)
+
+    def _after_first_screen(self) -> None:
+        """What can wait until the screen is up: looking for servers, compiling what a first
+        code block needs (off the event loop, so that the first reply with code does not pause
+        for it), and settling memory."""
         self.run_worker(self._discover(), group="discover", exit_on_error=False)
-        # Once the screen is up, compile what a first code block needs, off the event loop,
-        # so that the first reply with code does not pause for it.
-        self.call_after_refresh(
-            self.run_worker, warm_up, thread=True, group="warm-up", exit_on_error=False
-        )
-        self.call_after_refresh(settle_memory)
+        self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
+        settle_memory()
 
     async def _discover(self) -> None:
-        """Look for running servers (an Ollama) once the screen is up, never before."""
+        """Look for running servers (an Ollama), and say what was found."""
         for name in await self.profiles.discover():
             profile = self.profiles.profiles[name]
             where = getattr(profile.options, "base_url", None)

@@ -29,7 +29,7 @@ STREAM_INTERVAL_S = 1 / 15
 per token, so long replies stay cheap to render."""
 
 MAX_APPEND_CHARS = 2000
-"""The most text one append parses and mounts, so that no single append freezes the screen."""
+"""The most text one append parses and renders, so that no single append freezes the screen."""
 
 
 class MessageView(Vertical):
