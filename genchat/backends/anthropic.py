@@ -20,9 +20,10 @@ from genchat.backends.remote import (
     SSEDecoder,
     decode_stream,
     parse_json,
+    server_error,
 )
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
-from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
+from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -147,24 +148,13 @@ class _Decoder(SSEDecoder):
             if "output_tokens" in usage:
                 out.append(Usage(self.prompt_tokens, _int(usage.get("output_tokens"))))
         elif kind == "error":
-            raise _stream_error(self.where, value.get("error"))
+            raise server_error(self.where, value.get("error"))
         elif kind == "message_stop":
             self.done = True
 
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
-
-
-def _stream_error(where: str, error: object) -> BackendError:
-    kind = error.get("type") if isinstance(error, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error
-    text = f'{where} reported an error mid-reply: "{message}". The text so far is kept.'
-    if kind == "overloaded_error":
-        return BackendUnavailable(text + " Try again in a moment.", title="Server overloaded")
-    if kind == "rate_limit_error":
-        return RateLimited(text)
-    return BackendError(text, title="Server error")
 
 
 # -- the built-in plugin --------------------------------------------------------------------

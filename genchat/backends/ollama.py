@@ -20,9 +20,10 @@ from genchat.backends.remote import (
     decode_stream,
     parse_json,
     sampling,
+    server_error,
 )
 from genchat.chat import ChatRequest, ReasoningDelta, StreamEvent, TextDelta, Usage
-from genchat.errors import BackendError, ProtocolError
+from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
@@ -46,10 +47,6 @@ class OllamaBackend(RemoteBackend):
     name: ClassVar[str] = "ollama"
     Options: ClassVar[type[BackendOptions]] = OllamaOptions
     description: ClassVar[str] = "Ollama's native API"
-
-    def __init__(self, options: BackendOptions) -> None:
-        super().__init__(options)
-        self._first_model: str | None = None
 
     @classmethod
     async def discover(cls) -> dict[str, dict[str, Any]]:
@@ -83,18 +80,9 @@ class OllamaBackend(RemoteBackend):
                 )
         return models
 
-    async def _model(self, request: ChatRequest) -> str:
-        model = self.model_for(request) or self._first_model
-        if model is None:
-            models = await self.list_models()
-            if not models:
-                raise self.missing_model()
-            model = self._first_model = next(m.id for m in models if m.default)
-        return model
-
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
-        model = await self._model(request)
+        model = await self.chosen_model(request)
         options = {_OPTION_NAMES.get(key, key): v for key, v in sampling(request.params).items()}
         body: dict[str, Any] = {
             "model": model,
@@ -124,11 +112,7 @@ class _Decoder(StreamDecoder):
 
     def _line(self, value: dict[str, Any], out: list[StreamEvent]) -> None:
         if "error" in value:
-            raise BackendError(
-                f'{self.where} reported an error mid-reply: "{value["error"]}". '
-                "The text so far is kept.",
-                title="Server error",
-            )
+            raise server_error(self.where, value["error"])
         message = value.get("message") or {}
         if message.get("thinking"):
             out.append(ReasoningDelta(str(message["thinking"])))

@@ -27,9 +27,10 @@ from genchat.backends.remote import (
     decode_stream,
     parse_json,
     sampling,
+    server_error,
 )
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
-from genchat.errors import BackendError, ProtocolError
+from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -69,7 +70,6 @@ class OpenAIBackend(RemoteBackend):
         self.openai = options
         self._include_usage = True
         """Whether to ask for usage; False once the server has refused the field."""
-        self._served_model: str | None = None
 
     async def list_models(self) -> list[ModelInfo]:
         document = await self.endpoint.get_json("/models")
@@ -90,16 +90,6 @@ class OpenAIBackend(RemoteBackend):
                 )
         return models
 
-    async def _model(self, request: ChatRequest) -> str:
-        model = self.model_for(request) or self._served_model
-        if model is None:
-            # A local server (llama.cpp, vLLM) usually serves one model: use it.
-            served = await self.list_models()
-            if not served:
-                raise self.missing_model()
-            model = self._served_model = served[0].id
-        return model
-
     def _body(self, request: ChatRequest, model: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
@@ -117,7 +107,7 @@ class OpenAIBackend(RemoteBackend):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         endpoint = self.endpoint
-        model = await self._model(request)
+        model = await self.chosen_model(request)
         body = self._body(request, model)
         dropped_usage = False
 
@@ -148,7 +138,7 @@ class _Decoder(SSEDecoder):
             return
         chunk = parse_json(self.where, data)
         if "error" in chunk:
-            raise _stream_error(self.where, chunk["error"])
+            raise server_error(self.where, chunk["error"])
         self.finish = _add_events(chunk, out) or self.finish
 
 
@@ -178,14 +168,6 @@ def _add_events(chunk: dict[str, Any], out: list[StreamEvent]) -> FinishReason |
             )
         )
     return finish
-
-
-def _stream_error(where: str, error: object) -> BackendError:
-    message = error.get("message") if isinstance(error, dict) else error
-    return BackendError(
-        f'{where} reported an error mid-reply: "{message}". The text so far is kept.',
-        title="Server error",
-    )
 
 
 # -- the built-in plugin --------------------------------------------------------------------

@@ -29,7 +29,7 @@ from genchat.chat import (
     StreamEvent,
     TextDelta,
 )
-from genchat.errors import BackendError, ProtocolError
+from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
 
 if TYPE_CHECKING:
     from genchat.backends.http import Endpoint
@@ -67,6 +67,7 @@ class RemoteBackend(Backend):
         assert isinstance(options, RemoteOptions)
         self.remote: RemoteOptions = options
         self._endpoint: Endpoint | None = None
+        self._listed_model: str | None = None
 
     @property
     def default_model(self) -> str | None:
@@ -98,6 +99,18 @@ class RemoteBackend(Backend):
     def model_for(self, request: ChatRequest) -> str | None:
         return request.model or self.remote.model
 
+    async def chosen_model(self, request: ChatRequest) -> str:
+        """The request's model, else the profile's, else the model the server lists as its
+        default (or first): a local server (llama.cpp, vLLM, Ollama) often serves just one."""
+        model = self.model_for(request) or self._listed_model
+        if model is None:
+            models = await self.list_models()
+            if not models:
+                raise self.missing_model()
+            default = next((m.id for m in models if m.default), models[0].id)
+            model = self._listed_model = default
+        return model
+
     def missing_model(self) -> BackendError:
         return BackendError(
             f"The {self.name} profile names no model, and the request gave none: set `model` "
@@ -108,6 +121,18 @@ class RemoteBackend(Backend):
     async def aclose(self) -> None:
         if self._endpoint is not None:
             await self._endpoint.aclose()
+
+
+def server_error(where: str, error: object) -> BackendError:
+    """The error for an error a server reported inside a stream, after some text."""
+    kind = error.get("type") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    text = f'{where} reported an error mid-reply: "{message}". The text so far is kept.'
+    if kind == "overloaded_error":  # Anthropic's
+        return BackendUnavailable(text + " Try again in a moment.", title="Server overloaded")
+    if kind == "rate_limit_error":
+        return RateLimited(text)
+    return BackendError(text, title="Server error")
 
 
 def sampling(params: GenerationParams) -> dict[str, object]:

@@ -179,19 +179,23 @@ class MarkdownView(Widget):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._width = 0
+        self._style_key: tuple[str, bool] | None = None
+        self._theme: Theme | None = None
+        self._highlighter = CodeHighlighter()
+        self._paint_style = Style()
+        self._forget_source()
+        self._add(source)
+
+    def _forget_source(self) -> None:
         self._finished: list[str] = []
         """The blocks that can no longer change."""
         self._tail = ""
         """The last block: it may still grow, or turn out to be more than one block."""
-        self._width = 0
-        self._style_key: tuple[str, bool] | None = None
-        self._theme: Theme | None = None
         self._rendered: list[list[Strip]] = []
         """The lines of the finished blocks rendered so far, at `_width`."""
         self._tail_lines: list[Strip] | None = None
         self._lines: list[Strip] | None = None
-        self._highlighter = CodeHighlighter()
-        self._paint_style = Style()
         self._streaming = False
         """Whether text is being appended: the last block is then highlighted incrementally."""
         self._references: References = {}
@@ -199,7 +203,6 @@ class MarkdownView(Widget):
         another."""
         self._finished_references: References = {}
         """Those of them in finished blocks; one in the last block may still change."""
-        self._add(source)
 
     @property
     def source(self) -> str:
@@ -246,10 +249,7 @@ class MarkdownView(Widget):
 
     def update(self, source: str) -> None:
         """Replace what is shown."""
-        self._finished, self._tail, self._rendered = [], "", []
-        self._references, self._finished_references = {}, {}
-        self._tail_lines = self._lines = None
-        self._streaming = False
+        self._forget_source()
         self._add(source)
         self.refresh(layout=True)
 
