@@ -75,7 +75,14 @@ async def _ask(
         system = args.system if args.system is not None else profile.system
         messages = [Message("system", system)] if system else []
         messages.append(Message("user", prompt))
-        request = ChatRequest(messages, params=profile.params.merged(cli))
+        if args.adapter is not None and not backend.supports_adapters:
+            raise ConfigError(
+                [
+                    f"--adapter: the profile {profile.name!r} runs the {profile.backend} "
+                    "backend, which has no adapters"
+                ]
+            )
+        request = ChatRequest(messages, params=profile.params.merged(cli), model=args.adapter)
         reply = Reply(backend, request, source=profiles.source_of(profile.backend))
         out = _Output(sys.stdout, enabled=not args.json)
         status = _Status(sys.stderr)
@@ -88,7 +95,8 @@ async def _ask(
                     status.clear()
                     sys.stderr.write(_clean_for(sys.stderr, event.text))
                 elif isinstance(event, Loading):
-                    status.show(f"loading {profile.name}…")
+                    done = "" if event.progress is None else f" {event.progress:.0%}"
+                    status.show(f"{profile.name}: {event.detail or 'loading'}{done}…")
                 elif isinstance(event, Notice):
                     status.clear()
                     print(f"genchat: note: {event.text}", file=sys.stderr)

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "-m", "--model", metavar="PROFILE", default=argparse.SUPPRESS, help="the profile to ask"
     )
+    ask.add_argument(
+        "--adapter",
+        metavar="NAME",
+        help="a LoRA adapter of the profile, `base` for none, or a weighted mix: A*0.5+B*0.5",
+    )
     ask.add_argument("--system", metavar="TEXT", help="the system prompt (overrides the profile's)")
     ask.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, 0-2")
     ask.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens to generate")

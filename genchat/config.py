@@ -21,6 +21,7 @@ from genchat.errors import ConfigError
 
 CONFIG_ENV = "GENCHAT_CONFIG"
 DATA_ENV = "GENCHAT_DATA_DIR"
+CACHE_ENV = "GENCHAT_CACHE_DIR"
 APP_NAME = "genchat"
 
 
@@ -42,6 +43,16 @@ def data_dir() -> Path:
     import platformdirs
 
     return platformdirs.user_data_path(APP_NAME)
+
+
+def cache_dir() -> Path:
+    """Where converted and dequantised models are kept: `GENCHAT_CACHE_DIR`, or the user's."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path(APP_NAME)
 
 
 class ParamsConfig(BaseModel):

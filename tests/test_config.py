@@ -122,7 +122,10 @@ def test_config_init_check_and_path_commands(config_file: Path) -> None:
     assert result.returncode == 2 and "--force" in result.stderr
     result = run_genchat("config", "check")
     assert result.returncode == 0, result.stderr
-    assert "ok (1 profiles, default 'smollm2')" in result.stdout
+    from genchat.backends.peft import lora_extra_installed
+
+    built_in = 3 if lora_extra_installed() else 1  # smollm2, and the two demo-adapter profiles
+    assert f"ok ({built_in} profiles, default 'smollm2')" in result.stdout
 
 
 def test_config_check_names_every_mistake(config_file: Path) -> None:
@@ -154,10 +157,11 @@ def test_the_configuration_reference_documents_every_key() -> None:
     from genchat.backends.llama_cpp import LlamaCppOptions
     from genchat.backends.ollama import OllamaOptions
     from genchat.backends.openai import OpenAIOptions
+    from genchat.backends.peft import PeftOptions
     from genchat.config import Config, ParamsConfig, ProfileConfig
 
     reference = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    documented = (Config, ProfileConfig, ParamsConfig, LlamaCppOptions)
+    documented = (Config, ProfileConfig, ParamsConfig, LlamaCppOptions, PeftOptions)
     for model in (*documented, OpenAIOptions, AnthropicOptions, OllamaOptions):
         for key in model.model_fields:
             assert f"| `{key}` |" in reference, f"{model.__name__}.{key} is not documented"

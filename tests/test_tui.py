@@ -416,7 +416,7 @@ async def test_the_ui_stays_responsive_while_a_model_loads(
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "Hi")
         status = chat(app).query_one(StatusBar)
-        await wait_for(pilot, lambda: status.activity == "loading model", "the load to start")
+        await wait_for(pilot, lambda: status.activity.startswith("loading"), "the load to start")
         assert status.has_class("-busy")  # the progress bar shows
         await pilot.press(*"typing during the load")
         assert chat(app).query_one(PromptInput).text == "typing during the load"

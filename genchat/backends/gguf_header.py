@@ -9,7 +9,8 @@ ggml's `docs/gguf.md`: a magic, a version, counts, then typed key/value pairs.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,6 +55,14 @@ _FILE_TYPES = {
 }
 
 
+_SCALAR_KEYS = (
+    ".context_length",
+    ".attention.head_count",
+    ".attention.head_count_kv",
+    "general.file_type",
+)
+
+
 class NotGGUF(ValueError):
     """The file is not a GGUF file, or its header is damaged."""
 
@@ -68,6 +77,10 @@ class GGUFInfo:
     context_length: int | None
     file_type: str | None
     has_chat_template: bool
+    head_count: int | None = None
+    head_count_kv: int | None = None
+    tensor_shapes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    """Tensor name -> its dimensions as GGUF lists them (a projection is (in, out))."""
 
 
 def read_gguf_info(path: Path) -> GGUFInfo:
@@ -123,7 +136,7 @@ def _read_header(f: BinaryIO) -> GGUFInfo:
     version = int(_unpack(f, "<I"))
     if version < 2:
         raise NotGGUF(f"GGUF version {version} is too old for llama.cpp")
-    _tensor_count = _unpack(f, "<Q")
+    tensor_count = int(_unpack(f, "<Q"))
     kv_count = int(_unpack(f, "<Q"))
     wanted: dict[str, object] = {}
     for _ in range(kv_count):
@@ -134,12 +147,23 @@ def _read_header(f: BinaryIO) -> GGUFInfo:
             _skip_value(f, vtype)
         elif vtype == _STRING and key in ("general.architecture", "general.name"):
             wanted[key] = _string(f)
-        elif vtype in _SCALARS and (key.endswith(".context_length") or key == "general.file_type"):
+        elif vtype in _SCALARS and key.endswith(_SCALAR_KEYS):
             wanted[key] = _unpack(f, _SCALARS[vtype])
         else:
             _skip_value(f, vtype)
+    shapes = {}
+    for _ in range(tensor_count):
+        tensor = _string(f)
+        n_dims = int(_unpack(f, "<I"))
+        shapes[tensor] = struct.unpack(f"<{n_dims}Q", _read(f, 8 * n_dims))
+        f.seek(4 + 8, 1)  # its type and offset
     arch = wanted.get("general.architecture")
     architecture = arch if isinstance(arch, str) else None
+
+    def number(key: str) -> int | None:
+        value = wanted.get(f"{architecture}.{key}") if architecture else None
+        return int(value) if isinstance(value, int) else None
+
     ctx = wanted.get(f"{architecture}.context_length") if architecture else None
     file_type = wanted.get("general.file_type")
     name = wanted.get("general.name")
@@ -150,4 +174,7 @@ def _read_header(f: BinaryIO) -> GGUFInfo:
         context_length=int(ctx) if isinstance(ctx, int) else None,
         file_type=_FILE_TYPES.get(file_type) if isinstance(file_type, int) else None,
         has_chat_template=bool(wanted.get("tokenizer.chat_template")),
+        head_count=number("attention.head_count"),
+        head_count_kv=number("attention.head_count_kv"),
+        tensor_shapes=shapes,
     )

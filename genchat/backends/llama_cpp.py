@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
 
+from genchat.backends import adapters as lora
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
 from genchat.backends.gguf_header import GGUFInfo, NotGGUF, read_gguf_info
 from genchat.backends.llama_loading import (
@@ -67,6 +68,11 @@ class LlamaCppOptions(BackendOptions):
     """Layers to offload to the GPU; -1 offloads all. Needs a llama.cpp built with GPU support."""
     chat_format: str | None = None
     """A llama-cpp-python chat format name, to override the chat template in the GGUF file."""
+    adapters: dict[str, Annotated[Path, Field(strict=False)]] = Field(default_factory=dict)
+    """Adapter name -> peft LoRA adapter directory, converted to a GGUF LoRA on first use."""
+    model: str | None = None
+    """The default model: the file's id, `base`, an adapter's name or a weighted combination.
+    Default: the first adapter, or the file's model when there are none."""
 
 
 class LlamaCppBackend(Backend):
@@ -75,6 +81,7 @@ class LlamaCppBackend(Backend):
     name: ClassVar[str] = "llama-cpp"
     Options: ClassVar[type[BackendOptions]] = LlamaCppOptions
     description: ClassVar[str] = "local GGUF models (4-bit and others) through llama.cpp"
+    supports_adapters: ClassVar[bool] = True
 
     def __init__(self, options: BackendOptions) -> None:
         assert isinstance(options, LlamaCppOptions)
@@ -84,6 +91,8 @@ class LlamaCppBackend(Backend):
         self._key: LoadKey | None = None
         self._key_lock = threading.Lock()
         self._closed = False
+        self._lora_files: dict[str, Path] = {}
+        """Adapter name -> its converted GGUF LoRA file."""
 
     @property
     def model_id(self) -> str:
@@ -92,7 +101,7 @@ class LlamaCppBackend(Backend):
 
     @property
     def default_model(self) -> str:
-        return self.model_id
+        return lora.default_model(self._options.model, self._options.adapters, self.model_id)
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -107,27 +116,24 @@ class LlamaCppBackend(Backend):
             "trained context": str(info.context_length or "unknown"),
             "path": str(self._path),
         }
-        return [
-            ModelInfo(
-                self.model_id,
-                description=info.name or self.model_id,
-                context_length=ctx,
-                details=details,
-                default=True,
-            )
-        ]
+        base = ModelInfo(
+            self.model_id,
+            description=info.name or self.model_id,
+            context_length=ctx,
+            details=details,
+        )
+        return lora.model_infos(self.model_id, base, self._options.adapters, self.default_model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        if request.model not in (None, self.model_id):
+        if not self._options.adapters and request.model not in (None, self.model_id, "base"):
             raise ModelNotFound(
                 f"This profile runs {self.model_id}; it has no model {request.model!r}. "
                 "Point a profile's `path` at that GGUF file to use it."
             )
-        if request.adapters:
-            raise BackendUnavailable(
-                "Adapters on llama.cpp profiles are not supported yet; choose the base model."
-            )
-        events = stream_from_thread(lambda emit, cancel: self._generate(request, emit, cancel))
+        chosen = lora.choose(request, self.model_id, self._options.adapters, self.default_model)
+        events = stream_from_thread(
+            lambda emit, cancel: self._generate(request, chosen, emit, cancel)
+        )
         try:
             async for event in events:
                 yield event
@@ -202,7 +208,24 @@ class LlamaCppBackend(Backend):
             )
         return model
 
-    def _generate(self, request: ChatRequest, emit: Emit, cancel: CancelToken) -> None:
+    def _lora_file(self, name: str, emit: Emit) -> Path:
+        """The adapter `name` as a GGUF LoRA, converted (once, and cached) from its peft form."""
+        path = self._lora_files.get(name)
+        if path is None:
+            from genchat.backends.lora_gguf import cached_conversion
+
+            adapter = lora.read_adapter(name, self._options.adapters[name])
+            emit(Loading(None, f"preparing adapter {name!r} for llama.cpp"))
+            path, warning = cached_conversion(adapter, self._path)
+            if warning:
+                emit(Notice(warning))
+            self._lora_files[name] = path
+        return path
+
+    def _generate(
+        self, request: ChatRequest, chosen: dict[str, float], emit: Emit, cancel: CancelToken
+    ) -> None:
+        loras = [(self._lora_file(name, emit), weight) for name, weight in chosen.items()]
         model = self._model(emit)
         if not model.lock.acquire(blocking=False):
             emit(Queued())
@@ -211,6 +234,7 @@ class LlamaCppBackend(Backend):
             if cancel.cancelled:
                 emit(Finished("cancelled"))
                 return
+            model.use_loras(loras)
             emit(Started())
             self._generate_locked(model, request, emit, cancel)
         finally:

@@ -44,6 +44,47 @@ class LoadedModel:
     n_ctx: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     users: int = 0
+    loras: dict[Path, Any] = field(default_factory=dict)
+    """GGUF LoRA file -> the adapter llama.cpp loaded from it, kept for the model's life."""
+    active_loras: tuple[tuple[Path, float], ...] = ()
+    """The adapters and scales set on the context now."""
+
+    def use_loras(self, chosen: list[tuple[Path, float]]) -> None:
+        """Compute with exactly these GGUF LoRA files at these scales (none: the base model).
+
+        Under `lock`. An adapter file loads once per model and stays loaded; switching only sets
+        the context's adapter list, and drops the prompt cache, which the old adapters computed.
+        """
+        wanted = tuple(chosen)
+        if wanted == self.active_loras:
+            return
+        llama_cpp = _import_llama_cpp()
+        import ctypes
+
+        pointers = [self._lora(path, llama_cpp) for path, _ in wanted]
+        count = len(pointers)
+        array = (llama_cpp.llama_adapter_lora_p_ctypes * count)(*pointers) if count else None
+        scales = (ctypes.c_float * count)(*(scale for _, scale in wanted)) if count else None
+        if llama_cpp.llama_set_adapters_lora(self.llm._ctx.ctx, array, count, scales) != 0:
+            raise ModelLoadError("llama.cpp refused to set the LoRA adapters on this model.")
+        self.active_loras = wanted
+        self.llm.reset()
+
+    def _lora(self, path: Path, llama_cpp: Any) -> Any:
+        pointer = self.loras.get(path)
+        if pointer is not None:
+            return pointer
+        with _load_lock, contextlib.redirect_stderr(_LogWriter()):
+            pointer = llama_cpp.llama_adapter_lora_init(self.llm.model, str(path).encode())
+        if not pointer:
+            raise ModelLoadError(
+                f"llama.cpp could not load the LoRA adapter {path.name} onto "
+                f"{self.llm.model_path}: the adapter and the model may not match."
+            )
+        self.loras[path] = pointer
+        # Freed on close, before the context and model it belongs to (the stack unwinds LIFO).
+        self.llm._stack.callback(llama_cpp.llama_adapter_lora_free, pointer)
+        return pointer
 
 
 class ModelCache:

@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "genchat.backends.openai",
     "genchat.backends.anthropic",
     "genchat.backends.ollama",
+    "genchat.backends.peft",
 )
 """Modules registered as plugins before any entry point, through the same hooks."""
 

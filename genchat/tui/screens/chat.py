@@ -206,7 +206,7 @@ class ChatScreen(Screen[None]):
                 elif isinstance(event, ReasoningDelta):
                     view.add_reasoning(event.text)
                 elif isinstance(event, Loading):
-                    status.busy("loading model")
+                    status.busy(f"loading: {event.detail or 'model'}", event.progress)
                 elif isinstance(event, Queued):
                     status.busy("queued behind another reply")
                 elif isinstance(event, Started):

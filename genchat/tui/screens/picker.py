@@ -50,6 +50,7 @@ async def list_choices(profiles: Profiles) -> list[Choice]:
                 "default" if model.default else "",
                 f"context {model.context_length}" if model.context_length else "",
                 model.details.get("quantisation", ""),
+                "LoRA adapter" if "adapter" in model.details else "",
             ]
             target = Target(name, None if model.default else model.id)
             choices.append(

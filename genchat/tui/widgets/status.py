@@ -62,11 +62,18 @@ class StatusBar(Horizontal):
     def on_mount(self) -> None:
         self.set_interval(0.5, self._tick)
 
-    def busy(self, activity: str) -> None:
-        """Show an indeterminate progress bar and `activity`, with the elapsed time."""
+    def busy(self, activity: str, progress: float | None = None) -> None:
+        """Show `activity` with the elapsed time, and a progress bar: determinate when
+        `progress` (0..1) is known, else indeterminate."""
         if self._busy_since is None:
             self._busy_since = time.monotonic()
         self.activity = activity
+        bar = self.query_one(ProgressBar)
+        if progress is None:
+            if bar.total is not None:
+                bar.update(total=None)
+        else:
+            bar.update(total=100, progress=round(100 * progress))
         self.add_class("-busy")
 
     def idle(self, activity: str = "") -> None:
