@@ -634,3 +634,68 @@ async def test_the_tui_shows_load_progress_and_streams_from_peft(
     assert any("from the cache" in a for a, _ in loads), loads
     assert any(p is not None and 0 < p <= 1 for _, p in loads), loads
     assert shown[-1][0] == "streaming"
+
+
+# -- merging --------------------------------------------------------------------------------
+
+
+async def test_merge_needs_the_base_to_itself(
+    peft_loaded: Loaded, session_entry: Path, smollm2_path: Path, demo_adapter: Path, tmp_path: Path
+) -> None:
+    adapters = {"tldr": demo_adapter}
+    shared = PeftBackend(PeftOptions(base=str(smollm2_path), adapters=adapters, merge=True))
+    try:
+        with pytest.raises(BackendUnavailable, match="shares this base"):
+            await collect(shared, ask("Hi", max_tokens=1))
+    finally:
+        await shared.aclose()
+
+    # A Hugging Face model directory of its own (the dequantised model, as transformers reads it).
+    directory = tmp_path / "SmolLM2-135M-Instruct"
+    shutil.copytree(session_entry, directory)
+    alone = PeftBackend(PeftOptions(base=str(directory), adapters=adapters, merge=True))
+    other = PeftBackend(PeftOptions(base=str(directory)))
+    try:
+        merged = text_of(await collect(alone, ask(PROMPTS[0])))
+        assert merged.startswith("TL;DR:"), merged
+        with pytest.raises(BackendUnavailable, match="merged"):
+            await collect(alone, ask("Hi", max_tokens=1, model="base"))
+        with pytest.raises(BackendUnavailable, match="merged an adapter"):
+            await collect(other, ask("Hi", max_tokens=1))
+    finally:
+        await alone.aclose()
+        await other.aclose()
+
+
+async def test_the_picker_switches_a_chat_between_an_adapter_and_its_base(
+    q4_backend: LlamaCppBackend, config_file: Path
+) -> None:
+    from genchat.chat import Target
+    from genchat.tui.app import make_app
+    from genchat.tui.screens.picker import ModelPicker
+    from genchat.tui.widgets.message import AssistantMessage
+    from tests.test_tui import chat, finish, send, wait_for
+
+    # The built-in profile, with greedy sampling layered over it by the config file.
+    config_file.write_text("[profiles.smollm2-lora-q4.params]\ntemperature = 0\nmax_tokens = 24\n")
+    app = make_app("smollm2-lora-q4")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await send(pilot, PROMPTS[0])
+        await finish(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        await wait_for(pilot, lambda: bool(picker.choices), "the model list")
+        await pilot.press(*"lora-q4 instruct")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert chat(app).target == Target("smollm2-lora-q4", "SmolLM2-135M-Instruct.Q4_1")
+        [adapted] = (m.text for m in chat(app).query(AssistantMessage))
+        await pilot.press("ctrl+n")  # so the base does not see, and copy, the adapted reply
+        await send(pilot, PROMPTS[0])
+        await finish(pilot)
+        [base] = (m.text for m in chat(app).query(AssistantMessage))
+        assert chat(app).target.model == "SmolLM2-135M-Instruct.Q4_1"
+    assert adapted.startswith("TL;DR:"), adapted
+    assert "TL;DR" not in base, base

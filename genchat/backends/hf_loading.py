@@ -15,7 +15,6 @@ torch and transformers are imported on the first load, never at start-up.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -155,6 +154,14 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+def require_cuda_for_4bit(device: str) -> None:
+    if not device.startswith("cuda"):
+        raise BackendUnavailable(
+            "4-bit loading (bitsandbytes nf4) needs a CUDA GPU, and this profile runs on "
+            f"{device}. Set `load_in_4bit = false`. " + LLAMA_CPP_HINT
+        )
+
+
 def resolve_dtype(requested: str, device: str) -> str:
     """`auto` -> float32 on the CPU, bfloat16 on a GPU that has it, else float16."""
     if requested != "auto":
@@ -236,11 +243,7 @@ def _model_kwargs(key: BaseKey) -> dict[str, Any]:
         "trust_remote_code": key.trust_remote_code,
     }
     if key.load_in_4bit:
-        if not key.device.startswith("cuda"):
-            raise BackendUnavailable(
-                "4-bit loading (bitsandbytes nf4) needs a CUDA GPU, and this profile runs on "
-                f"{key.device}. Set `load_in_4bit = false`. " + LLAMA_CPP_HINT
-            )
+        require_cuda_for_4bit(key.device)
         try:
             import bitsandbytes  # noqa: F401
         except ImportError as exc:
@@ -280,10 +283,16 @@ def _load_pretrained(source: str, key: BaseKey, transformers: Any, emit: Emit) -
                 f"Cannot load the base model {source}: {_first_line(exc)}. Point `base` at a "
                 "Hugging Face model directory, a hub id in the local cache, or a .gguf file."
             ) from exc
+        if not key.allow_download:
+            why = "and the profile does not allow downloads (`allow_download = true`)"
+        elif os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+            why = "and HF_HUB_OFFLINE is set, so nothing is downloaded"
+        else:
+            why = f"and downloading it failed ({_first_line(exc)})"
         raise ModelNotFound(
-            f"The base model {source} is not in the local Hugging Face cache, and genchat does "
-            f"not download at run time. Download it once (huggingface-cli download {source}), "
-            "or set `allow_download = true` in the profile."
+            f"The base model {source} is not in the local Hugging Face cache, {why}. Download "
+            f"it once with `huggingface-cli download {source}`, or point `base` at a local "
+            "directory or .gguf file."
         ) from exc
     except ValueError as exc:  # e.g. custom code that trust_remote_code would run
         raise ModelLoadError(f"Cannot load the base model {source}: {_first_line(exc)}") from exc
@@ -323,7 +332,8 @@ def _load_gguf(path: Path, key: BaseKey, emit: Emit) -> tuple[Any, Any]:
                 )
             )
             shutil.rmtree(cached, ignore_errors=True)
-    model, tokenizer = _dequantise(path, key, emit)
+    model, tokenizer = _dequantise(path, key.trust_remote_code, emit)
+    written: Path | None = cached
     try:
         _write_cache(cached, path, model, tokenizer)
     except OSError as exc:
@@ -334,10 +344,22 @@ def _load_gguf(path: Path, key: BaseKey, emit: Emit) -> tuple[Any, Any]:
                 "Set GENCHAT_CACHE_DIR to a writable directory."
             )
         )
-    return _place(model, key), tokenizer
+        written = None
+    if not key.load_in_4bit:
+        return _place(model.to(getattr(import_torch(), key.dtype)), key), tokenizer
+    # bitsandbytes quantises as it loads a model directory: the cache entry, or a scratch copy.
+    if written is not None:
+        del model
+        return _from_cache(written, key)
+    with tempfile.TemporaryDirectory(prefix="genchat-4bit-") as scratch:
+        _write_model_dir(Path(scratch), model, tokenizer)
+        del model
+        return _from_cache(Path(scratch), key)
 
 
-def _dequantise(path: Path, key: BaseKey, emit: Emit) -> tuple[Any, Any]:
+def _dequantise(path: Path, trust_remote_code: bool, emit: Emit) -> tuple[Any, Any]:
+    """The GGUF file's weights in float32, whatever the profile's dtype: the cached copy is
+    the one every dtype and device is loaded from."""
     import transformers
 
     emit(Loading(None, f"reading the tokenizer of {path.name}"))
@@ -346,7 +368,7 @@ def _dequantise(path: Path, key: BaseKey, emit: Emit) -> tuple[Any, Any]:
             str(path.parent), gguf_file=path.name
         )
         emit(Loading(0.0, f"de-quantising {path.name} (first load; cached afterwards)"))
-        kwargs = _model_kwargs(dataclasses.replace(key, load_in_4bit=False))
+        kwargs = _model_kwargs(BaseKey(str(path), "cpu", "float32", False, trust_remote_code))
         if hasattr(transformers, "GgufConfig"):
             # With the `kernels` package installed, transformers 5 may keep GGUF weights packed,
             # which peft cannot wrap: ask for plain dequantised weights.
@@ -359,16 +381,7 @@ def _dequantise(path: Path, key: BaseKey, emit: Emit) -> tuple[Any, Any]:
             f"transformers cannot load {path.name}: {_first_line(exc)}. Its architecture or "
             "quantisation may be unsupported there; a llama-cpp profile runs any GGUF file."
         ) from exc
-    if key.load_in_4bit:  # quantise from the cached copy, which is an ordinary model directory
-        return _from_cache_dir_4bit(path, key, model, tokenizer)
     return model, tokenizer
-
-
-def _from_cache_dir_4bit(path: Path, key: BaseKey, model: Any, tokenizer: Any) -> tuple[Any, Any]:
-    with tempfile.TemporaryDirectory(prefix="genchat-4bit-") as scratch:
-        _write_model_dir(Path(scratch), model, tokenizer)
-        del model
-        return _from_cache(Path(scratch), key)
 
 
 def _from_cache(directory: Path, key: BaseKey) -> tuple[Any, Any]:

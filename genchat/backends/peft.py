@@ -28,6 +28,7 @@ from genchat.backends.hf_loading import (
     BaseKey,
     LoadedBase,
     import_torch,
+    require_cuda_for_4bit,
     resolve_device,
     resolve_dtype,
 )
@@ -163,13 +164,8 @@ class PeftBackend(Backend):
             trust_remote_code=options.trust_remote_code,
             allow_download=options.allow_download,
         )
-        if options.load_in_4bit and not device.startswith("cuda"):
-            # Say so before a long load, not after it.
-            raise BackendUnavailable(
-                "4-bit loading (bitsandbytes nf4) needs a CUDA GPU, and this machine has none. "
-                "Set `load_in_4bit = false`. For a 4-bit model on the CPU, use a llama-cpp "
-                "profile: a GGUF file with `adapters` (the built-in smollm2-lora-q4 is one)."
-            )
+        if options.load_in_4bit:
+            require_cuda_for_4bit(device)  # said before a long load, not after it
         base = BASES.acquire(key, emit)
         with self._key_lock:
             if self._key is None:
