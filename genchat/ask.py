@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from genchat.backends.base import Backend
 from genchat.chat import (
     ChatRequest,
     GenerationParams,
@@ -24,6 +25,7 @@ from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
 from genchat.errors import BackendError, ConfigError
 from genchat.profiles import Profiles, open_profiles
 from genchat.reply import Reply
+from genchat.store import ReplyRecorder, Status, Store, StoreError
 from genchat.terminal import TerminalSanitizer, sanitize
 
 EXIT_BROKEN_PIPE = 141
@@ -68,12 +70,21 @@ async def _ask(
     profiles: Profiles, args: argparse.Namespace, prompt: str, cli: GenerationParams
 ) -> int:
     try:
-        if (args.model or profiles.default_name) not in profiles.profiles:
+        history = _History.open(args)
+        earlier = history.earlier() if history else []
+        # A continued conversation keeps its profile unless -m names another.
+        wanted = args.model or (history.profile if history else None)
+        if (wanted or profiles.default_name) not in profiles.profiles:
             await profiles.discover()  # the profile may be a server that is running (Ollama)
-        profile = profiles.get(args.model)
+        if not args.model and wanted not in profiles.profiles:
+            wanted = None  # the conversation's profile is gone: the default answers
+        profile = profiles.get(wanted)
         backend = profiles.backend(profile.name)
         system = args.system if args.system is not None else profile.system
+        if system is None and earlier and earlier[0].role == "system":
+            system = earlier[0].content
         messages = [Message("system", system)] if system else []
+        messages += [m for m in earlier if m.role != "system"]
         messages.append(Message("user", prompt))
         if args.adapter is not None and not backend.supports_adapters:
             raise ConfigError(
@@ -86,11 +97,16 @@ async def _ask(
         reply = Reply(backend, request, source=profiles.source_of(profile.backend))
         out = _Output(sys.stdout, enabled=not args.json)
         status = _Status(sys.stderr)
+        recorder = (
+            history.record(prompt, system, profile.name, backend, request) if history else None
+        )
         try:
             async for event in reply.stream():
                 if isinstance(event, TextDelta):
                     status.clear()
                     out.write(event.text)
+                    if recorder:
+                        recorder.text(reply.text, reply.reasoning)
                 elif isinstance(event, ReasoningDelta) and not args.json:
                     status.clear()
                     sys.stderr.write(_clean_for(sys.stderr, event.text))
@@ -103,6 +119,8 @@ async def _ask(
         except BackendError as exc:
             status.clear()
             out.end()
+            if recorder:
+                _save_end(recorder, reply, "error", exc.one_line())
             print(f"genchat: error: {exc.one_line()}", file=sys.stderr)
             if args.json:
                 _print_json(profile.name, backend.name, backend.default_model, reply, exc)
@@ -111,6 +129,8 @@ async def _ask(
             _silence_stdout()
             return EXIT_BROKEN_PIPE
         out.end()
+        if recorder:
+            _save_end(recorder, reply, "complete")
         if args.json:
             _print_json(profile.name, backend.name, backend.default_model, reply, None)
         return EXIT_OK
@@ -119,6 +139,102 @@ async def _ask(
         return EXIT_USAGE
     finally:
         await profiles.aclose()
+
+
+class _History:
+    """`genchat ask`'s exchange in the history: a new conversation, or the last one continued."""
+
+    def __init__(self, store: Store, conversation: int | None, save: bool) -> None:
+        self.store = store
+        self.save = save
+        self.conversation = conversation
+        self.thread = store.thread(conversation) if conversation is not None else []
+        found = store.conversation(conversation) if conversation is not None else None
+        self.profile = found.profile if found else None
+        """The continued conversation's profile."""
+
+    @classmethod
+    def open(cls, args: argparse.Namespace) -> _History | None:
+        if args.no_save and not args.continue_:
+            return None
+        try:
+            store = Store()
+        except StoreError as exc:
+            if args.continue_:
+                raise ConfigError([f"--continue: {exc.message}"]) from exc
+            print(f"genchat: note: not saving this exchange. {exc.message}", file=sys.stderr)
+            return None
+        if store.moved_aside:
+            print(
+                f"genchat: note: the history database was damaged; it was moved to "
+                f"{store.moved_aside} and a new one started.",
+                file=sys.stderr,
+            )
+        conversation = None
+        if args.continue_:
+            last = store.last_conversation()
+            if last is None:
+                raise ConfigError(["--continue: there is no conversation in the history yet"])
+            conversation = last.id
+        return cls(store, conversation, save=not args.no_save)
+
+    def earlier(self) -> list[Message]:
+        """The continued conversation's messages that a model should see."""
+        return [
+            Message(m.role, m.content)  # type: ignore[arg-type]
+            for m in self.thread
+            if m.content and not (m.role == "assistant" and m.status == "error")
+        ]
+
+    def record(
+        self, prompt: str, system: str | None, profile: str, backend: Backend, request: ChatRequest
+    ) -> ReplyRecorder | None:
+        """Save the prompt, and an empty reply that streams into the store."""
+        if not self.save:
+            return None
+        try:
+            store, parent = self.store, self.thread[-1].id if self.thread else None
+            if self.conversation is None:
+                self.conversation = store.new_conversation(profile=profile)
+                if system:
+                    parent = store.add_message(self.conversation, None, "system", system)
+            model = request.model or backend.default_model
+            parent = store.add_message(self.conversation, parent, "user", prompt)
+            reply_id = store.add_message(
+                self.conversation,
+                parent,
+                "assistant",
+                "",
+                status="streaming",
+                profile=profile,
+                backend=backend.name,
+                model=model,
+                adapter=request.model if backend.supports_adapters else None,
+                params=request.params.as_dict(),
+            )
+        except StoreError as exc:
+            print(f"genchat: note: not saving this exchange. {exc.message}", file=sys.stderr)
+            return None
+        return ReplyRecorder(store, reply_id)
+
+
+def _save_end(
+    recorder: ReplyRecorder, reply: Reply, status: Status, error: str | None = None
+) -> None:
+    if status == "complete" and reply.finish_reason == "cancelled":
+        status = "stopped"
+    recorder.finish(
+        reply.text,
+        status,
+        reasoning=reply.reasoning,
+        metrics=reply.metrics.as_dict(),
+        error=error,
+    )
+    if recorder.failure:
+        print(
+            f"genchat: note: the reply was not saved. {recorder.failure.message}",
+            file=sys.stderr,
+        )
 
 
 def _print_json(

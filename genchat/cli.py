@@ -92,6 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON object: the text, the metrics and the finish reason",
     )
 
+    ask.add_argument(
+        "--no-save", action="store_true", help="do not save the exchange in the history"
+    )
+    ask.add_argument(
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="continue the last conversation in the history (it is sent as context)",
+    )
+
+    history = sub.add_parser("history", help="list saved conversations, newest first")
+    history.add_argument("-s", "--search", metavar="WORDS", help="only those whose text matches")
+    history.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="at most N")
+    export = sub.add_parser("export", help="write a saved conversation as Markdown or JSON")
+    export.add_argument("id", type=int, help="the conversation, as `genchat history` shows it")
+    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    imported = sub.add_parser("import", help="add a conversation exported as JSON")
+    imported.add_argument("file", help="a file written by `genchat export --format json`")
+
     sub.add_parser("models", parents=[common], help="list profiles and the models they offer")
     sub.add_parser(
         "plugins", parents=[common], help="list plugins, their backends, and those that failed"
@@ -132,6 +152,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             from genchat.commands import run_config
 
             return run_config(args)
+        if args.command in ("history", "export", "import"):
+            from genchat import history_commands
+
+            return int(getattr(history_commands, f"run_{args.command}")(args))
         return _run_chat(args)
     except ConfigError as exc:
         print(f"genchat: {exc.message}", file=sys.stderr)

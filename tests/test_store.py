@@ -1,0 +1,292 @@
+"""The history store: a real SQLite file in the test's data dir, and the commands that use it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from genchat.store import SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
+from tests.helpers import run_genchat
+
+SCRIPTED = {"GENCHAT_PLUGINS": "scripted"}
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "genchat.db"
+
+
+def test_a_new_database_is_at_the_current_schema_in_wal_mode(db_path: Path) -> None:
+    with Store(db_path):
+        pass
+    db = sqlite3.connect(db_path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_every_older_version_migrates(db_path: Path) -> None:
+    # Version 0 is a file SQLite made with no genchat tables: the one older version so far.
+    db_path.parent.mkdir(parents=True)
+    sqlite3.connect(db_path).execute("CREATE TABLE unrelated (x)").connection.commit()
+    with Store(db_path) as store:
+        conversation = store.new_conversation()
+        store.add_message(conversation, None, "user", "hello")
+        assert [m.content for m in store.thread(conversation)] == ["hello"]
+
+
+def test_a_database_from_a_newer_genchat_is_refused_and_left_alone(db_path: Path) -> None:
+    with Store(db_path) as store:
+        store.add_message(store.new_conversation(), None, "user", "keep me")
+    db = sqlite3.connect(db_path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    with pytest.raises(NewerSchema, match=r"newer genchat.*left untouched"):
+        Store(db_path)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+
+
+def test_a_corrupt_database_is_moved_aside_and_a_fresh_one_started(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is not a database, it is a grocery list\n" * 100)
+    with Store(db_path) as store:
+        assert store.moved_aside is not None and store.moved_aside.name.startswith(
+            "genchat.db.damaged-"
+        )
+        assert store.moved_aside.read_bytes().startswith(b"this is not a database")
+        store.add_message(store.new_conversation(), None, "user", "works")
+        assert store.conversations()[0].title == "works"
+
+
+def test_an_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    with pytest.raises(StoreError, match="Cannot use the history database"):
+        Store(not_a_dir / "data" / "genchat.db")
+
+
+def test_two_stores_on_one_file_both_write(db_path: Path) -> None:
+    with Store(db_path) as first, Store(db_path) as second:
+        a = first.new_conversation()
+        b = second.new_conversation()
+        first.add_message(a, None, "user", "from the first")
+        second.add_message(b, None, "user", "from the second")
+        assert {c.title for c in first.conversations()} == {"from the first", "from the second"}
+
+
+def test_messages_form_a_tree_and_the_active_leaf_picks_the_branch(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation()
+        question = store.add_message(c, None, "user", "Name a colour.")
+        first = store.add_message(c, question, "assistant", "Red.")
+        second = store.add_message(c, question, "assistant", "Blue.")  # regenerated
+        follow = store.add_message(c, second, "user", "Why?")
+        assert [m.content for m in store.thread(c)] == ["Name a colour.", "Blue.", "Why?"]
+        assert [m.content for m in store.thread(c, first)] == ["Name a colour.", "Red."]
+        assert [m.id for m in store.children(question)] == [first, second]
+        assert store.conversation(c).active_leaf == follow  # type: ignore[union-attr]
+
+
+def test_search_matches_words_and_prefixes_and_highlights(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation()
+        store.add_message(c, None, "user", "How do lighthouses work?")
+        reply = store.add_message(c, None, "assistant", "", status="streaming")
+        store.update_message(reply, content="A lamp and a Fresnel lens.", status="complete")
+        other = store.new_conversation()
+        store.add_message(other, None, "user", "Bake bread")
+        [hit] = store.search("fresnel len")
+        assert hit.conversation_id == c and "[Fresnel]" in hit.snippet and "[lens]" in hit.snippet
+        assert store.search('lighthouse"s') == []  # quotes are words, never syntax
+        store.delete(c)
+        assert store.search("fresnel") == []
+        assert [x.id for x in store.conversations()] == [other]
+
+
+def test_a_killed_process_leaves_its_reply_interrupted_with_its_text(db_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from genchat.store import Store, ReplyRecorder\n"
+        "s = Store()\n"
+        "c = s.new_conversation()\n"
+        "r = s.add_message(c, None, 'assistant', '', status='streaming')\n"
+        "s.update_message(r, content='half a reply')\n"
+        "print('saved', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "GENCHAT_DATA_DIR": str(db_path.parent)},
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "saved"
+    with Store(db_path) as store:  # the writer is alive: its reply is still streaming
+        [message] = store.thread(store.conversations()[0].id)
+        assert message.status == "streaming"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with Store(db_path) as store:
+        assert store.interrupted == 1
+        [message] = store.thread(store.conversations()[0].id)
+        assert message.status == "interrupted" and message.content == "half a reply"
+
+
+def test_the_recorder_writes_at_most_once_an_interval(db_path: Path) -> None:
+    now = [0.0]
+    with Store(db_path) as store:
+        c = store.new_conversation()
+        reply = store.add_message(c, None, "assistant", "", status="streaming")
+        recorder = ReplyRecorder(store, reply, interval_s=1.0, clock=lambda: now[0])
+        recorder.text("a")
+        assert store.thread(c)[0].content == ""  # within the first second
+        now[0] = 1.5
+        recorder.text("ab")
+        assert store.thread(c)[0].content == "ab"
+        recorder.finish("abc", "stopped", metrics={"ttft_s": 0.5})
+        [saved] = store.thread(c)
+        assert (saved.content, saved.status, saved.metrics) == ("abc", "stopped", {"ttft_s": 0.5})
+
+
+texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(contents=st.lists(texts, min_size=1, max_size=6), title=texts)
+def test_save_load_and_export_import_keep_every_message_exactly(
+    tmp_path: Path, contents: list[str], title: str
+) -> None:
+    path = tmp_path / f"{time.monotonic_ns()}.db"
+    with Store(path) as store:
+        c = store.new_conversation(title)
+        parent = None
+        for i, content in enumerate(contents):
+            parent = store.add_message(c, parent, ("user", "assistant")[i % 2], content)
+        assert [m.content for m in store.thread(c)] == contents
+        exported = json.loads(json.dumps(store.export_json(c)))
+        copy = store.import_conversation(exported)
+        assert [m.content for m in store.thread(copy)] == contents
+        assert [m.role for m in store.thread(copy)] == [m.role for m in store.thread(c)]
+    path.unlink()
+
+
+# -- the command line -------------------------------------------------------------------
+
+
+def test_ask_saves_the_exchange_and_continue_sends_it_back(
+    test_plugins: str, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text('[profiles.s]\nbackend = "scripted"\n')
+    assert run_genchat("ask", "-m", "s", "First question", env=SCRIPTED).returncode == 0
+    assert run_genchat("ask", "-m", "s", "--no-save", "Not kept", env=SCRIPTED).returncode == 0
+    # Without -m, the continued conversation's own profile answers.
+    result = run_genchat("ask", "--continue", "Second question", env=SCRIPTED)
+    assert result.returncode == 0, result.stderr
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        [conversation] = store.conversations()
+        thread = store.thread(conversation.id)
+    assert [(m.role, m.content, m.status) for m in thread] == [
+        ("user", "First question", "complete"),
+        ("assistant", "Hello, world.", "complete"),
+        ("user", "Second question", "complete"),
+        ("assistant", "Hello, world.", "complete"),
+    ]
+    assert conversation.title == "First question"
+    assert thread[1].profile == "s" and thread[1].backend == "scripted"
+    assert thread[1].metrics["completion_tokens"] == 4
+
+
+def test_ask_saves_a_failed_reply_with_its_error_and_text(
+    test_plugins: str, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text('[profiles.flaky]\nbackend = "scripted"\nfail_after = 2\n')
+    assert run_genchat("ask", "-m", "flaky", "hi", env=SCRIPTED).returncode == 1
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        reply = store.thread(store.conversations()[0].id)[-1]
+    assert reply.status == "error" and reply.content == "Hello, " and reply.error
+
+
+def test_ask_killed_mid_reply_leaves_it_interrupted(
+    test_plugins: str, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text(
+        '[profiles.slow]\nbackend = "scripted"\ndelay_s = 0.05\n'
+        f"chunks = {json.dumps([f'word{i} ' for i in range(400)])}\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "genchat", "ask", "-m", "slow", "Talk"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **SCRIPTED},
+    )
+    path = tmp_path / "data" / "genchat.db"
+    try:
+        for _ in range(400):  # until the first batch of text is on disk
+            time.sleep(0.05)
+            if path.exists():
+                with Store(path) as store:
+                    found = store.conversations()
+                    thread = store.thread(found[0].id) if found else []
+                if len(thread) == 2 and thread[1].content:
+                    break
+        else:
+            pytest.fail("the reply never reached the database")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with Store(path) as store:
+        reply = store.thread(store.conversations()[0].id)[-1]
+    assert reply.status == "interrupted"
+    assert reply.content.startswith("word0 word1 ") and len(reply.content) < 400 * 6
+
+
+def test_ask_with_an_unusable_data_dir_still_answers(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    result = run_genchat(
+        "ask", "--max-tokens", "4", "Hi", env={"GENCHAT_DATA_DIR": str(not_a_dir / "data")}
+    )
+    assert result.returncode == 0 and result.stdout.strip()
+    assert "not saving this exchange" in result.stderr
+
+
+def test_history_export_and_import_from_the_command_line(
+    test_plugins: str, config_file: Path, tmp_path: Path
+) -> None:
+    config_file.write_text('[profiles.s]\nbackend = "scripted"\n')
+    run_genchat("ask", "-m", "s", "What is a *lighthouse*?", env=SCRIPTED)
+    listed = run_genchat("history")
+    assert listed.returncode == 0 and "What is a *lighthouse*?" in listed.stdout
+    found = run_genchat("history", "--search", "lighthouse")
+    assert "[lighthouse]" in found.stdout
+    markdown = run_genchat("export", "1")
+    assert "## You\n\nWhat is a *lighthouse*?" in markdown.stdout
+    assert "## s · script\n\nHello, world." in markdown.stdout
+    out = tmp_path / "chat.json"
+    assert run_genchat("export", "1", "--format", "json", "-o", str(out)).returncode == 0
+    data = json.loads(out.read_text())
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    assert data["messages"][1]["genchat"]["status"] == "complete"
+    imported = run_genchat("import", str(out))
+    assert imported.returncode == 0 and "conversation 2" in imported.stdout
+    assert run_genchat("export", "2").stdout.count("Hello, world.") == 1
+    missing = run_genchat("export", "99")
+    assert missing.returncode == 1 and "no conversation 99" in missing.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"messages": [{"role": "robot", "content": "x"}]}')
+    refused = run_genchat("import", str(bad))
+    assert refused.returncode == 2 and "Message 1 needs a `role`" in refused.stderr
