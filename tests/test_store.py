@@ -290,3 +290,60 @@ def test_history_export_and_import_from_the_command_line(
     bad.write_text('{"messages": [{"role": "robot", "content": "x"}]}')
     refused = run_genchat("import", str(bad))
     assert refused.returncode == 2 and "Message 1 needs a `role`" in refused.stderr
+
+
+# -- the chat screen ----------------------------------------------------------------------
+
+
+async def test_the_chat_screen_saves_replies_as_they_stream(
+    test_plugins: str, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genchat.tui.app import make_app
+    from genchat.tui.widgets.message import AssistantMessage
+    from tests.test_tui import chat, finish, scripted_profile, send, wait_for
+
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(scripted_profile("s", chunks=["word "] * 300, delay_s=0.01))
+    app = make_app("s")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await send(pilot, "Talk to me")
+        await finish(pilot)
+        await send(pilot, "Again")
+        view = chat(app).query(AssistantMessage).last()
+        await wait_for(pilot, lambda: "word word" in view.text, "the second reply to start")
+        await pilot.press("escape")
+        await finish(pilot)
+        partial = view.text
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        [conversation] = store.conversations()
+        thread = store.thread(conversation.id)
+    assert [(m.role, m.status) for m in thread] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+        ("user", "complete"),
+        ("assistant", "stopped"),
+    ]
+    assert thread[1].content == "word " * 300 and thread[1].metrics["completion_tokens"] == 300
+    assert thread[3].content == partial and 0 < len(partial) < len("word " * 300)
+    assert conversation.title == "Talk to me" and thread[1].profile == "s"
+
+
+async def test_the_chat_screen_says_when_history_cannot_be_saved(
+    test_plugins: str, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genchat.tui.app import make_app
+    from genchat.tui.widgets.message import AssistantMessage
+    from tests.test_tui import chat, finish, scripted_profile, send
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("GENCHAT_DATA_DIR", str(not_a_dir / "data"))
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(scripted_profile("s"))
+    app = make_app("s")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        assert chat(app).query_one(AssistantMessage).text == "Hello, world."
+        shown = [n.message for n in app._notifications]
+    assert any("not being saved" in m for m in shown), shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
@@ -12,6 +13,7 @@ from textual.screen import Screen
 
 from genchat.chat import Target
 from genchat.profiles import Profiles, open_profiles
+from genchat.tui.history import ChatHistory
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.widgets.code import warm_up
@@ -38,6 +40,8 @@ class GenchatApp(App[None]):
         self.initial_target = target
         self.clock = clock
         """What replies are timed with; snapshot tests pass a fixed one."""
+        self.chat_history = ChatHistory()
+        """Where the chat screen saves its conversation."""
 
     def on_mount(self) -> None:
         self.set_keymap(dict(self.profiles.loaded.config.keymap))
@@ -54,9 +58,10 @@ class GenchatApp(App[None]):
     def _after_first_screen(self) -> None:
         """What can wait until the screen is up: looking for servers, compiling what a first
         code block needs (off the event loop, so that the first reply with code does not pause
-        for it), and settling memory."""
+        for it), opening the history, and settling memory."""
         self.run_worker(self._discover(), group="discover", exit_on_error=False)
         self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
+        self.chat_history.open_soon()
         settle_memory()
 
     async def _discover(self) -> None:
@@ -74,6 +79,7 @@ class GenchatApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.profiles.aclose()
+        await asyncio.to_thread(self.chat_history.close)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette offers every action of the screen, with its key."""

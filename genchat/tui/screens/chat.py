@@ -93,6 +93,7 @@ class ChatScreen(Screen[None]):
         self.history: list[Message] = []
         self.last_copied: str | None = None
         self._model_info: ModelInfo | None = None
+        self._history_failure_shown = False
 
     @property
     def genchat(self) -> GenchatApp:
@@ -190,19 +191,48 @@ class ChatScreen(Screen[None]):
             source=self.genchat.profiles.source_of(profile.backend),
             clock=self.genchat.clock,
         )
-        self.stream_reply(reply, view)
+        saved = self.genchat.chat_history
+        model = self.target.model or backend.default_model
+        await saved.add_user(text, profile.system, profile.name, model)
+        reply_id = await saved.start_reply(
+            profile=profile.name,
+            backend=backend.name,
+            model=model,
+            adapter=self.target.model if backend.supports_adapters else None,
+            params=request.params.as_dict(),
+        )
+        self._report_history()
+        self.stream_reply(reply, view, reply_id)
+
+    def _report_history(self) -> None:
+        """Say once what the history store found, or that nothing is being saved."""
+        saved = self.genchat.chat_history
+        while saved.notices:
+            self.notify(saved.notices.pop(0), title="History", timeout=10)
+        if saved.failure is not None and not self._history_failure_shown:
+            self._history_failure_shown = True
+            self.notify(
+                f"{saved.failure.message} This chat works, but is not being saved.",
+                title=saved.failure.title,
+                severity="warning",
+                timeout=15,
+            )
 
     @work(exclusive=True, group="reply", exit_on_error=False)
-    async def stream_reply(self, reply: Reply, view: AssistantMessage) -> None:
+    async def stream_reply(
+        self, reply: Reply, view: AssistantMessage, reply_id: int | None = None
+    ) -> None:
         status = self.query_one(StatusBar)
         status.busy("waiting")
         state, error = "complete", None
+        saved = self.genchat.chat_history
         try:
             async for event in reply.stream():
                 if isinstance(event, TextDelta):
                     if status.activity != "streaming":
                         status.busy("streaming")
                     view.add_text(event.text)
+                    saved.progress(reply_id, lambda: reply.text)
                 elif isinstance(event, ReasoningDelta):
                     view.add_reasoning(event.text)
                 elif isinstance(event, Loading):
@@ -222,6 +252,14 @@ class ChatScreen(Screen[None]):
             raise
         finally:
             await self._finish(reply, view, state, error)
+            await saved.finish_reply(
+                reply_id,
+                reply.text,
+                "complete" if state == "complete" else "stopped" if state == "stopped" else "error",
+                reply.metrics.as_dict(),
+                error.one_line() if error else None,
+            )
+            self._report_history()
 
     async def _finish(
         self, reply: Reply, view: AssistantMessage, state: str, error: BackendError | None
@@ -266,6 +304,7 @@ class ChatScreen(Screen[None]):
     async def action_new_chat(self) -> None:
         await self._stop_and_wait()
         self.history.clear()
+        self.genchat.chat_history.new_conversation()
         await self.query_one("#messages", VerticalScroll).remove_children()
         status = self.query_one(StatusBar)
         status.metrics = status.context = ""

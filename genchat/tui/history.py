@@ -1,0 +1,128 @@
+"""The chat screen's conversation, saved in the history store without blocking the event loop.
+
+Every store call runs on one thread of its own, in the order the screen makes them, so a reply's
+progress never lands after its end. A store that cannot be used (an unwritable data dir, a
+newer schema) is reported once; the chat goes on unsaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from genchat.store import Status, Store, StoreError
+
+T = TypeVar("T")
+
+SAVE_INTERVAL_S = 1.0
+"""How often a streaming reply's text is written: a crash loses at most this much."""
+
+
+class ChatHistory:
+    def __init__(self, open_store: Callable[[], Store] = Store) -> None:
+        self._open_store = open_store
+        self._store: Store | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genchat-history")
+        self.failure: StoreError | None = None
+        """Why nothing is being saved, once a store call failed."""
+        self.notices: list[str] = []
+        """What opening the store found (a damaged file moved aside, interrupted replies)."""
+        self.conversation: int | None = None
+        self.leaf: int | None = None
+        self._saved_at = 0.0
+
+    def open_soon(self) -> None:
+        """Open the store in the background, so that the first message does not wait for it."""
+        self._submit(lambda store: None)
+
+    def new_conversation(self) -> None:
+        self.conversation = self.leaf = None
+
+    async def add_user(
+        self, text: str, system: str | None, profile: str, model: str | None
+    ) -> None:
+        def add(store: Store) -> None:
+            if self.conversation is None:
+                self.conversation = store.new_conversation(profile=profile, model=model)
+                if system:
+                    self.leaf = store.add_message(self.conversation, None, "system", system)
+            self.leaf = store.add_message(self.conversation, self.leaf, "user", text)
+
+        await self._run(add)
+
+    async def start_reply(self, **meta: Any) -> int | None:
+        """Save an empty reply, `streaming`; returns its id (None when not saving)."""
+
+        def add(store: Store) -> int | None:
+            if self.conversation is None:
+                return None
+            self.leaf = store.add_message(
+                self.conversation, self.leaf, "assistant", "", status="streaming", **meta
+            )
+            return self.leaf
+
+        self._saved_at = time.monotonic()
+        return await self._run(add)
+
+    def progress(self, message_id: int | None, text: Callable[[], str]) -> None:
+        """Save the streaming text if a second has passed since the last save; never waits."""
+        now = time.monotonic()
+        if message_id is None or now - self._saved_at < SAVE_INTERVAL_S:
+            return
+        self._saved_at = now
+        content = text()
+        self._submit(lambda store: store.update_message(message_id, content=content))
+
+    async def finish_reply(
+        self,
+        message_id: int | None,
+        text: str,
+        status: Status,
+        metrics: Mapping[str, Any],
+        error: str | None,
+    ) -> None:
+        if message_id is None:
+            return
+        await self._run(
+            lambda store: store.update_message(
+                message_id, content=text, status=status, metrics=metrics, error=error
+            )
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._store is not None:
+            self._store.close()
+
+    # -- on the history thread ---------------------------------------------------------------
+
+    async def _run(self, work: Callable[[Store], T]) -> T | None:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._guarded, work)
+
+    def _submit(self, work: Callable[[Store], Any]) -> None:
+        self._executor.submit(self._guarded, work)
+
+    def _guarded(self, work: Callable[[Store], T]) -> T | None:
+        if self.failure is not None:
+            return None
+        try:
+            if self._store is None:
+                self._store = self._open_store()
+                if self._store.moved_aside:
+                    self.notices.append(
+                        f"The history database was damaged; it was moved to "
+                        f"{self._store.moved_aside} and a new one started."
+                    )
+                if self._store.interrupted:
+                    self.notices.append(
+                        f"{self._store.interrupted} reply(s) were cut off when genchat last "
+                        "stopped; they are kept in the history, marked interrupted."
+                    )
+            return work(self._store)
+        except StoreError as exc:
+            self.failure = exc
+            return None
