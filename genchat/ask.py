@@ -148,8 +148,10 @@ class _History:
         self.store = store
         self.save = save
         self.conversation = conversation
-        self.thread = store.thread(conversation) if conversation is not None else []
         found = store.conversation(conversation) if conversation is not None else None
+        self.thread = (
+            store.thread(found.id, found.active_leaf) if found and found.active_leaf else []
+        )
         self.profile = found.profile if found else None
         """The continued conversation's profile."""
 

@@ -135,7 +135,9 @@ def test_first_load_dequantises_with_progress_and_caches(
     loading = [e for e in peft_loaded.cold_events if isinstance(e, Loading)]
     fractions = [e.progress for e in loading if e.progress is not None]
     assert any("de-quantising" in e.detail for e in loading)
-    assert fractions == sorted(fractions) or len(set(e.detail for e in loading)) > 1
+    for detail in {e.detail for e in loading}:  # each bar only moves forward
+        bar = [e.progress for e in loading if e.detail == detail and e.progress is not None]
+        assert bar == sorted(bar), detail
     assert fractions[-1] == 1.0 and len(fractions) > 10
     cached = dequantised_cache_dir(smollm2_path)
     assert cached.is_relative_to(lora_cache)
@@ -164,7 +166,7 @@ async def test_switching_adapters_keeps_one_base(peft_backend: PeftBackend) -> N
     assert BASES.loaded(peft_backend._key) is loaded and loaded.model is model
     assert after == before  # disabling the adapter gives the base back exactly
     assert adapted != before
-    assert half not in (adapted,) or half != before
+    assert half and len(loaded.combinations) == 1  # the half-weight mix, made on this base
     by_request = ChatRequest(
         [Message("user", PROMPTS[0])],
         GenerationParams(temperature=0, max_tokens=16),
@@ -453,14 +455,10 @@ def test_a_non_llama_base_is_refused_for_conversion(tmp_path: Path, demo_adapter
         cached_conversion(lora.read_adapter("tldr", demo_adapter), other)
 
 
-async def test_a_non_llama_base_fails_in_the_pane_and_the_backend_carries_on(
-    tmp_path: Path, demo_adapter: Path, smollm2_path: Path
+async def test_a_missing_adapter_fails_its_requests_and_the_base_carries_on(
+    tmp_path: Path, smollm2_path: Path
 ) -> None:
-    # Through the backend: the message, and the base still answers.
-    (tmp_path / "m").mkdir()
-    other = tmp_path / "m" / "model.gguf"
-    shutil.copy(smollm2_path, other)
-    backend = LlamaCppBackend(LlamaCppOptions(path=other, adapters={"x": tmp_path / "none"}))
+    backend = LlamaCppBackend(LlamaCppOptions(path=smollm2_path, adapters={"x": tmp_path / "none"}))
     try:
         with pytest.raises(ModelNotFound, match="does not exist"):
             await collect(backend, ask("Hi", max_tokens=1, model="x"))

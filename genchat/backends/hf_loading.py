@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genchat.backends.shared_cache import SharedCache
 from genchat.chat import Loading, Notice, StreamEvent
 from genchat.config import cache_dir
 from genchat.errors import BackendUnavailable, ModelLoadError, ModelNotFound
@@ -78,48 +79,12 @@ class LoadedBase:
     """The adapter merged into the weights, if any: then nothing else may share this base."""
 
 
-class BaseCache:
-    """Loaded bases by `BaseKey`. A base loads once; the last user frees it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._bases: dict[BaseKey, LoadedBase] = {}
-        self._loading: dict[BaseKey, threading.Lock] = {}
-
-    def acquire(self, key: BaseKey, emit: Emit) -> LoadedBase:
-        """The loaded base for `key`, loading it first if needed (blocking: call from a thread)."""
-        with self._lock:
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        with load_lock:
-            with self._lock:
-                base = self._bases.get(key)
-                if base is not None:
-                    base.users += 1
-                    return base
-            base = load_base(key, emit)
-            base.users = 1
-            with self._lock:
-                self._bases[key] = base
-            return base
-
-    def release(self, key: BaseKey) -> None:
-        with self._lock:
-            base = self._bases.get(key)
-            if base is None:
-                return
-            base.users -= 1
-            if base.users > 0:
-                return
-            del self._bases[key]
-        with base.lock:  # a generation still finishing after a cancel
-            base.model = None
-
-    def loaded(self, key: BaseKey) -> LoadedBase | None:
-        with self._lock:
-            return self._bases.get(key)
+def _free(base: LoadedBase) -> None:
+    base.model = None
 
 
-BASES = BaseCache()
+BASES: SharedCache[BaseKey, LoadedBase] = SharedCache(free=_free)
+"""Loaded bases by source, device, dtype and 4-bit: shared by every profile that names one."""
 
 
 # -- devices --------------------------------------------------------------------------------

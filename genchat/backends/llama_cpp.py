@@ -30,6 +30,7 @@ from genchat.backends.llama_loading import (
     LoadKey,
     default_threads,
     gpu_offload_supported,
+    load_model,
 )
 from genchat.backends.thread_stream import CancelToken, Emit, stream_from_thread
 from genchat.chat import (
@@ -190,9 +191,12 @@ class LlamaCppBackend(Backend):
             n_gpu_layers=self._options.n_gpu_layers,
             chat_format=self._options.chat_format,
         )
-        model = MODELS.acquire(
-            key, on_load=lambda: emit(Loading(None, f"loading {self._path.name}"))
-        )
+
+        def load() -> LoadedModel:
+            emit(Loading(None, f"loading {self._path.name}"))
+            return load_model(key)
+
+        model = MODELS.acquire(key, load)
         with self._key_lock:
             if self._key is None:
                 self._key = key

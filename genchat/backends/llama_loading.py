@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genchat.backends.shared_cache import SharedCache
 from genchat.errors import BackendUnavailable, ModelLoadError
 
 log = logging.getLogger("genchat.llama_cpp")
@@ -87,50 +88,13 @@ class LoadedModel:
         return pointer
 
 
-class ModelCache:
-    """Loaded models by file and load options. Loads happen once; the last user frees them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._models: dict[LoadKey, LoadedModel] = {}
-        self._loading: dict[LoadKey, threading.Lock] = {}
-
-    def acquire(self, key: LoadKey, on_load: Callable[[], None]) -> LoadedModel:
-        """The loaded model for `key`, loading it first if needed (blocking: call from a thread)."""
-        with self._lock:
-            load_lock = self._loading.setdefault(key, threading.Lock())
-        with load_lock:
-            with self._lock:
-                model = self._models.get(key)
-                if model is not None:
-                    model.users += 1
-                    return model
-            on_load()
-            llm = load_llama(key)
-            model = LoadedModel(llm=llm, n_ctx=int(llm.n_ctx()), users=1)
-            with self._lock:
-                self._models[key] = model
-            return model
-
-    def release(self, key: LoadKey) -> None:
-        """One user is done with `key`'s model; the last one frees it."""
-        with self._lock:
-            model = self._models.get(key)
-            if model is None:
-                return
-            model.users -= 1
-            if model.users > 0:
-                return
-            del self._models[key]
-        with model.lock:  # wait for a generation still finishing after a cancel
-            model.llm.close()
-
-    def loaded(self, key: LoadKey) -> LoadedModel | None:
-        with self._lock:
-            return self._models.get(key)
+def load_model(key: LoadKey) -> LoadedModel:
+    llm = load_llama(key)
+    return LoadedModel(llm=llm, n_ctx=int(llm.n_ctx()))
 
 
-MODELS = ModelCache()
+MODELS: SharedCache[LoadKey, LoadedModel] = SharedCache(free=lambda model: model.llm.close())
+"""Loaded models by file and load options."""
 
 
 # -- loading --------------------------------------------------------------------------------

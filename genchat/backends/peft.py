@@ -28,6 +28,7 @@ from genchat.backends.hf_loading import (
     BaseKey,
     LoadedBase,
     import_torch,
+    load_base,
     require_cuda_for_4bit,
     resolve_device,
     resolve_dtype,
@@ -166,7 +167,7 @@ class PeftBackend(Backend):
         )
         if options.load_in_4bit:
             require_cuda_for_4bit(device)  # said before a long load, not after it
-        base = BASES.acquire(key, emit)
+        base = BASES.acquire(key, lambda: load_base(key, emit))
         with self._key_lock:
             if self._key is None:
                 self._key = key

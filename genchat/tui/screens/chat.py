@@ -31,6 +31,7 @@ from genchat.chat import (
 from genchat.config import data_dir
 from genchat.errors import BackendError, GenchatError
 from genchat.reply import Reply
+from genchat.store import Status
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
@@ -224,7 +225,8 @@ class ChatScreen(Screen[None]):
     ) -> None:
         status = self.query_one(StatusBar)
         status.busy("waiting")
-        state, error = "complete", None
+        state: Status = "complete"
+        error: BackendError | None = None
         saved = self.genchat.chat_history
         try:
             async for event in reply.stream():
@@ -255,7 +257,7 @@ class ChatScreen(Screen[None]):
             await saved.finish_reply(
                 reply_id,
                 reply.text,
-                "complete" if state == "complete" else "stopped" if state == "stopped" else "error",
+                state,
                 reply.metrics.as_dict(),
                 error.one_line() if error else None,
             )
