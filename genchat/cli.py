@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genchat {__version__}")
     parser.add_argument("-m", "--model", metavar="PROFILE", help="the profile to chat with")
+    reopen = parser.add_mutually_exclusive_group()
+    reopen.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="reopen the last conversation to continue it",
+    )
+    reopen.add_argument(
+        "--open", type=int, metavar="ID", help="reopen conversation ID (see `genchat history`)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     ask = sub.add_parser(
@@ -168,7 +179,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 def _run_chat(args: argparse.Namespace) -> int:
     from genchat.tui.app import make_app
 
-    make_app(args.model, no_plugins=args.no_plugins).run()
+    conversation: int | Literal["last"] | None = "last" if args.continue_ else args.open
+    make_app(args.model, no_plugins=args.no_plugins, conversation=conversation).run()
     return EXIT_OK
 
 

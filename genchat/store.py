@@ -33,12 +33,15 @@ from typing import Any, Literal, TypeAlias
 from genchat.config import data_dir
 from genchat.errors import GenchatError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "genchat.db"
 BUSY_TIMEOUT_MS = 5000
 TITLE_CHARS = 60
 
 Status: TypeAlias = Literal["complete", "streaming", "stopped", "error", "interrupted"]
+TitleSource: TypeAlias = Literal["message", "model", "user"]
+"""Where a conversation's title came from: its first message, its model, or the user, whose
+title nothing replaces."""
 STATUSES: tuple[Status, ...] = ("complete", "streaming", "stopped", "error", "interrupted")
 
 
@@ -81,6 +84,9 @@ class Conversation:
     active_leaf: int | None
     profile: str | None = None
     model: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """What the user chose for this conversation: `persona`, `system`, `params`."""
+    title_by: TitleSource = "message"
     messages: int = 0
 
 
@@ -90,7 +96,7 @@ class SearchHit:
     message_id: int
     title: str
     snippet: str
-    """The matching text, with each match between `[` and `]`."""
+    """The matching text, each match between the two `marks` given to `search`."""
 
 
 # Each entry migrates from the version before it to the next; index 0 makes version 1.
@@ -145,6 +151,10 @@ MIGRATIONS: tuple[str, ...] = (
             VALUES ('delete', old.id, old.content);
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
+    """,
+    """
+    ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE conversations ADD COLUMN title_by TEXT NOT NULL DEFAULT 'message';
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -340,16 +350,74 @@ class Store:
                 (time.time(), message_id),
             )
 
-    def rename(self, conversation_id: int, title: str) -> None:
+    def rename(self, conversation_id: int, title: str, *, by: TitleSource = "user") -> bool:
+        """Set the title. A title the user gave is only ever replaced by the user; returns
+        whether the title was set."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE conversations SET title = ?, title_by = ? WHERE id = ?"
+                " AND (? = 'user' OR title_by != 'user')",
+                (_title(title), by, conversation_id, by),
+            )
+            return cursor.rowcount > 0
+
+    def set_settings(self, conversation_id: int, settings: Mapping[str, Any]) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE conversations SET title = ? WHERE id = ?", (_title(title), conversation_id)
+                "UPDATE conversations SET settings = ? WHERE id = ?",
+                (json.dumps(dict(settings)), conversation_id),
             )
 
-    def delete(self, conversation_id: int) -> None:
+    def set_active_leaf(self, conversation_id: int, leaf: int | None) -> None:
+        """Make the branch ending at `leaf` the conversation's thread (`None`: empty)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE conversations SET active_leaf = ? WHERE id = ?", (leaf, conversation_id)
+            )
+
+    def fork(self, conversation_id: int, upto: int | None = None) -> int:
+        """A new conversation holding a copy of the thread up to `upto` (default: all of the
+        active thread), with the same settings; returns its id."""
+        source = self._require(conversation_id)
+        thread = self.thread(conversation_id, upto)
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (title, kind, created, updated, profile, model,"
+                " settings, title_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _title(f"{source.title} (fork)") if source.title else "",
+                    source.kind,
+                    now,
+                    now,
+                    source.profile,
+                    source.model,
+                    json.dumps(dict(source.settings)),
+                    source.title_by,
+                ),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            parent: int | None = None
+            for m in thread:
+                cursor = db.execute(
+                    "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning,"
+                    " status, error, profile, backend, model, adapter, params, metrics, pane,"
+                    " chosen, created) SELECT ?, ?, role, content, reasoning,"
+                    " CASE status WHEN 'streaming' THEN 'interrupted' ELSE status END, error,"
+                    " profile, backend, model, adapter, params, metrics, pane, chosen, created"
+                    " FROM messages WHERE id = ?",
+                    (new_id, parent, m.id),
+                )
+                parent = int(cursor.lastrowid or 0)
+            db.execute("UPDATE conversations SET active_leaf = ? WHERE id = ?", (parent, new_id))
+        return new_id
+
+    def delete(self, conversation_id: int) -> bool:
+        """Delete a conversation and its messages; returns whether it existed."""
         with self._write() as db:
             db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
-            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            cursor = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+            return cursor.rowcount > 0
 
     def import_conversation(self, data: Mapping[str, Any]) -> int:
         """Add a conversation exported as JSON (`export_json`); returns its new id."""
@@ -364,6 +432,8 @@ class Store:
                     "`content`."
                 )
         conversation = self.new_conversation(str(data.get("title") or ""))
+        if isinstance(data.get("settings"), dict):
+            self.set_settings(conversation, data["settings"])
         parent: int | None = None
         for message in messages:
             meta = message.get("genchat") if isinstance(message.get("genchat"), dict) else {}
@@ -389,6 +459,13 @@ class Store:
     def conversation(self, conversation_id: int) -> Conversation | None:
         rows = self._conversations("WHERE c.id = ?", (conversation_id,), 1, 0)
         return rows[0] if rows else None
+
+    def message(self, message_id: int) -> StoredMessage | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        return _message(row) if row else None
 
     def conversations(self, limit: int = 50, offset: int = 0) -> list[Conversation]:
         """Newest first."""
@@ -425,7 +502,42 @@ class Store:
             ).fetchall()
         return [_message(row) for row in rows]
 
-    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+    def siblings(self, message_id: int) -> list[StoredMessage]:
+        """The versions of a message: it and the others with its parent and role (a
+        regenerated reply, an edited prompt), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id ="
+                " (SELECT conversation_id FROM messages WHERE id = :id)"
+                " AND parent_id IS (SELECT parent_id FROM messages WHERE id = :id)"
+                " AND role = (SELECT role FROM messages WHERE id = :id) ORDER BY id",
+                {"id": message_id},
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def branch_through(self, conversation_id: int, message_id: int) -> int | None:
+        """The leaf of the branch to show `message_id` on: the active one where it is on it,
+        else the newest branch through it."""
+        if any(m.id == message_id for m in self.thread(conversation_id)):
+            return self._require(conversation_id).active_leaf
+        return self.newest_leaf(message_id)
+
+    def newest_leaf(self, message_id: int) -> int:
+        """The end of the branch through `message_id` that was written last: from it, always
+        the newest child."""
+        with self._lock:
+            row = self._db.execute(
+                "WITH RECURSIVE down(id, depth) AS (SELECT ?, 0 UNION ALL"
+                " SELECT (SELECT max(m.id) FROM messages m WHERE m.parent_id = down.id),"
+                " depth + 1 FROM down WHERE down.id IS NOT NULL)"
+                " SELECT id FROM down WHERE id IS NOT NULL ORDER BY depth DESC LIMIT 1",
+                (message_id,),
+            ).fetchone()
+        return int(row[0]) if row else message_id
+
+    def search(
+        self, query: str, limit: int = 50, marks: tuple[str, str] = ("[", "]")
+    ) -> list[SearchHit]:
         """Messages matching every word of `query` (prefixes too), best first."""
         words = [w.replace('"', '""') for w in query.split()]
         if not words:
@@ -434,11 +546,11 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT m.conversation_id, m.id, c.title,"
-                " snippet(messages_fts, 0, '[', ']', '…', 12)"
+                " snippet(messages_fts, 0, ?, ?, '…', 12)"
                 " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
                 " JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
-                (match, limit),
+                (*marks, match, limit),
             ).fetchall()
         return [SearchHit(*row) for row in rows]
 
@@ -458,12 +570,15 @@ class Store:
             if m.metrics:
                 meta["metrics"] = dict(m.metrics)
             messages.append({"role": m.role, "content": m.content, "genchat": meta})
-        return {
+        exported: dict[str, Any] = {
             "id": conversation.id,
             "title": conversation.title,
             "created": _iso(conversation.created),
             "messages": messages,
         }
+        if conversation.settings:
+            exported["settings"] = dict(conversation.settings)
+        return exported
 
     def export_markdown(self, conversation_id: int) -> str:
         conversation = self._require(conversation_id)
@@ -494,12 +609,13 @@ class Store:
         with self._lock:
             rows = self._db.execute(
                 "SELECT c.id, c.title, c.kind, c.created, c.updated, c.active_leaf, c.profile,"
-                " c.model, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+                " c.model, c.settings, c.title_by,"
+                " (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
                 f" FROM conversations c {where} ORDER BY c.updated DESC, c.id DESC"
                 " LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
-        return [Conversation(*row) for row in rows]
+        return [_conversation(row) for row in rows]
 
     def _require(self, conversation_id: int) -> Conversation:
         found = self.conversation(conversation_id)
@@ -530,6 +646,14 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, status, reasoning, profile, backend,"
     " model, adapter, params, metrics, error, created"
 )
+
+
+def _conversation(row: Sequence[Any]) -> Conversation:
+    id_, title, kind, created, updated, leaf, profile, model, settings, title_by, count = row
+    return Conversation(
+        id_, title, kind, created, updated, leaf, profile, model,
+        json.loads(settings or "{}"), title_by, count,
+    )  # fmt: skip
 
 
 def _message(row: Sequence[Any]) -> StoredMessage:

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genchat.store import SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
+from genchat.store import MIGRATIONS, SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
 from tests.helpers import run_genchat
 
 SCRIPTED = {"GENCHAT_PLUGINS": "scripted"}
@@ -35,14 +35,38 @@ def test_a_new_database_is_at_the_current_schema_in_wal_mode(db_path: Path) -> N
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_every_older_version_migrates(db_path: Path) -> None:
-    # Version 0 is a file SQLite made with no genchat tables: the one older version so far.
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
+def test_every_older_version_migrates(db_path: Path, version: int) -> None:
+    # Version 0 is a file SQLite made with no genchat tables; each later one is what that
+    # genchat wrote, with a conversation in it.
     db_path.parent.mkdir(parents=True)
-    sqlite3.connect(db_path).execute("CREATE TABLE unrelated (x)").connection.commit()
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("CREATE TABLE unrelated (x)")
+    for script in MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute(f"PRAGMA user_version = {version}")
+    if version >= 1:
+        db.execute(
+            "INSERT INTO conversations (id, title, created, updated) VALUES (7, 'old', 1, 1)"
+        )
+        db.execute(
+            "INSERT INTO messages (conversation_id, role, content, created) VALUES (7, 'user',"
+            " 'from before', 1)"
+        )
+        db.execute("UPDATE conversations SET active_leaf = 1")
+    db.close()
     with Store(db_path) as store:
+        if version >= 1:
+            old = store.conversation(7)
+            assert old is not None and old.title == "old" and old.settings == {}
+            assert [m.content for m in store.thread(7)] == ["from before"]
         conversation = store.new_conversation()
         store.add_message(conversation, None, "user", "hello")
+        store.set_settings(conversation, {"persona": "terse"})
         assert [m.content for m in store.thread(conversation)] == ["hello"]
+        assert store.conversation(conversation).settings == {"persona": "terse"}  # type: ignore[union-attr]
+    db = sqlite3.connect(db_path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_database_from_a_newer_genchat_is_refused_and_left_alone(db_path: Path) -> None:
@@ -97,6 +121,55 @@ def test_messages_form_a_tree_and_the_active_leaf_picks_the_branch(db_path: Path
         assert [m.content for m in store.thread(c, first)] == ["Name a colour.", "Red."]
         assert [m.id for m in store.children(question)] == [first, second]
         assert store.conversation(c).active_leaf == follow  # type: ignore[union-attr]
+
+
+def test_versions_of_a_message_and_the_newest_branch_through_one(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation()
+        question = store.add_message(c, None, "user", "question")
+        first = store.add_message(c, question, "assistant", "first answer")
+        follow = store.add_message(c, first, "user", "follow-up")
+        second = store.add_message(c, question, "assistant", "second answer")
+        assert [m.id for m in store.siblings(first)] == [first, second]
+        assert [m.id for m in store.siblings(question)] == [question]
+        assert store.newest_leaf(first) == follow
+        assert store.newest_leaf(second) == second
+        store.set_active_leaf(c, store.newest_leaf(first))
+        assert [m.content for m in store.thread(c)] == ["question", "first answer", "follow-up"]
+
+
+def test_a_fork_copies_the_thread_up_to_a_message(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation(profile="p")
+        store.set_settings(c, {"params": {"temperature": 0.2}})
+        one = store.add_message(c, None, "user", "one")
+        two = store.add_message(c, one, "assistant", "two", status="stopped", model="m")
+        store.add_message(c, two, "user", "three")
+        fork = store.fork(c, upto=two)
+        copied = store.thread(fork)
+        assert [(m.content, m.status, m.model) for m in copied] == [
+            ("one", "complete", None),
+            ("two", "stopped", "m"),
+        ]
+        assert {m.id for m in copied}.isdisjoint({one, two})
+        forked = store.conversation(fork)
+        assert forked is not None and forked.title == "one (fork)"
+        assert forked.settings == {"params": {"temperature": 0.2}} and forked.profile == "p"
+        assert len(store.thread(c)) == 3  # the original is untouched
+
+
+def test_a_title_the_user_gave_is_never_replaced_by_a_generated_one(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation()
+        store.add_message(c, None, "user", "  a long\n first   message " + "x" * 80)
+        title = store.conversation(c).title  # type: ignore[union-attr]
+        assert title.startswith("a long first message x") and title.endswith("…")
+        assert len(title) == 60
+        assert store.rename(c, "Model's title", by="model")
+        assert store.rename(c, "Mine")
+        assert not store.rename(c, "Model again", by="model")
+        found = store.conversation(c)
+        assert found is not None and (found.title, found.title_by) == ("Mine", "user")
 
 
 def test_search_matches_words_and_prefixes_and_highlights(db_path: Path) -> None:

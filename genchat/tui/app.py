@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -33,11 +33,17 @@ class GenchatApp(App[None]):
         profiles: Profiles,
         target: Target,
         *,
+        conversation: int | Literal["last"] | None = None,
+        continue_with: Target | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.continue_with = continue_with
+        """The target that `conversation` continues with, instead of its own."""
         self.profiles = profiles
         self.initial_target = target
+        self.initial_conversation = conversation
+        """A stored conversation to open at start (`last`: the latest)."""
         self.clock = clock
         """What replies are timed with; snapshot tests pass a fixed one."""
         self.chat_history = ChatHistory()
@@ -52,7 +58,9 @@ class GenchatApp(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.push_screen(ChatScreen(self.initial_target))
+        self.push_screen(
+            ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
+        )
         self.call_after_refresh(self._after_first_screen)
 
     def _after_first_screen(self) -> None:
@@ -101,12 +109,21 @@ def make_app(
     profile: str | None = None,
     *,
     no_plugins: bool = False,
+    conversation: int | Literal["last"] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GenchatApp:
-    """Build the app on `profile` (default: the config's `default_profile`).
+    """Build the app on `profile` (default: the config's `default_profile`), opening a stored
+    `conversation` to continue (`last`: the latest) where one is given: with `profile` when
+    that is given, else with the conversation's own.
 
     Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
     """
     profiles = open_profiles(no_plugins=no_plugins)
     chosen = profiles.get(profile)
-    return GenchatApp(profiles, Target(chosen.name), clock=clock)
+    return GenchatApp(
+        profiles,
+        Target(chosen.name),
+        conversation=conversation,
+        continue_with=Target(chosen.name) if profile else None,
+        clock=clock,
+    )

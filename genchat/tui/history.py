@@ -11,14 +11,26 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from genchat.store import Status, Store, StoreError
+from genchat.store import Conversation, Status, Store, StoredMessage, StoreError
 
 T = TypeVar("T")
 
 SAVE_INTERVAL_S = 1.0
 """How often a streaming reply's text is written: a crash loses at most this much."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A stored conversation, as the chat screen shows it."""
+
+    conversation: Conversation
+    thread: list[StoredMessage]
+    """Its active branch, oldest first."""
+    versions: dict[int, tuple[int, int]]
+    """Message id -> (which version, how many) for messages that have other versions."""
 
 
 class ChatHistory:
@@ -41,17 +53,62 @@ class ChatHistory:
     def new_conversation(self) -> None:
         self.conversation = self.leaf = None
 
+    async def call(self, work: Callable[[Store], T]) -> T | None:
+        """Run `work` on the history thread; `None` when nothing is being saved."""
+        return await self._run(work)
+
+    async def open(self, conversation_id: int, leaf: int | None = None) -> Opened | None:
+        """Load a conversation (on the branch ending at `leaf`, else its active one) and make it
+        the one that new messages go to. `None` when it does not exist or cannot be read."""
+
+        def load(store: Store) -> Opened | None:
+            if leaf is not None:
+                store.set_active_leaf(conversation_id, leaf)
+            conversation = store.conversation(conversation_id)
+            if conversation is None:
+                return None
+            thread = store.thread(conversation_id)
+            versions = {}
+            for message in thread:
+                siblings = [s.id for s in store.siblings(message.id)]
+                if len(siblings) > 1:
+                    versions[message.id] = (siblings.index(message.id) + 1, len(siblings))
+            self.conversation, self.leaf = conversation_id, conversation.active_leaf
+            return Opened(conversation, thread, versions)
+
+        return await self._run(load)
+
     async def add_user(
-        self, text: str, system: str | None, profile: str, model: str | None
-    ) -> None:
-        def add(store: Store) -> None:
+        self,
+        text: str,
+        system: str | None,
+        profile: str,
+        model: str | None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> int | None:
+        """Save the user's message under the current leaf (in a new conversation when there is
+        none, with `system` first); returns its id."""
+
+        def add(store: Store) -> int:
             if self.conversation is None:
                 self.conversation = store.new_conversation(profile=profile, model=model)
+                if settings:
+                    store.set_settings(self.conversation, settings)
                 if system:
                     self.leaf = store.add_message(self.conversation, None, "system", system)
             self.leaf = store.add_message(self.conversation, self.leaf, "user", text)
+            return self.leaf
 
-        await self._run(add)
+        return await self._run(add)
+
+    async def versions(self, message_id: int | None) -> tuple[int, int] | None:
+        """(which version, how many) of a message that has other versions, else `None`."""
+        if message_id is None:
+            return None
+        siblings = await self._run(lambda store: [s.id for s in store.siblings(message_id)])
+        if not siblings or len(siblings) < 2:
+            return None
+        return siblings.index(message_id) + 1, len(siblings)
 
     async def start_reply(self, **meta: Any) -> int | None:
         """Save an empty reply, `streaming`; returns its id (None when not saving)."""

@@ -45,6 +45,9 @@ class ScriptedOptions(BackendOptions):
     """Reasoning deltas sent before the reply."""
     announce: bool = False
     """Print markers to stderr when loading and streaming start, for tests that send signals."""
+    echo: bool = False
+    """Reply with what was asked instead of `chunks`: the request's number on this backend, the
+    system prompt, the parameters set, and the last message."""
 
 
 class ScriptedBackend(Backend):
@@ -73,7 +76,17 @@ class ScriptedBackend(Backend):
         for thought in options.reasoning:
             yield ReasoningDelta(thought)
         limit = request.params.max_tokens
-        for index, chunk in enumerate(options.chunks):
+        self.requests = getattr(self, "requests", 0) + 1
+        chunks = options.chunks
+        if options.echo:
+            system = next((m.content for m in request.messages if m.role == "system"), None)
+            chunks = [
+                f"#{self.requests} ",
+                f"system={system!r} ",
+                f"params={request.params.as_dict()} ",
+                f"last={request.messages[-1].content!r}",
+            ]
+        for index, chunk in enumerate(chunks):
             if limit is not None and index >= limit:
                 yield Finished("length")
                 return

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from markdown_it import MarkdownIt
 from textual import on, work
@@ -16,11 +17,13 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
-from genchat.backends.base import ModelInfo
+from genchat.backends.base import Backend, ModelInfo
 from genchat.chat import (
     ChatRequest,
+    GenerationParams,
     Loading,
     Message,
+    Metrics,
     Notice,
     Queued,
     ReasoningDelta,
@@ -30,9 +33,12 @@ from genchat.chat import (
 )
 from genchat.config import data_dir
 from genchat.errors import BackendError, GenchatError
+from genchat.profiles import Profile
 from genchat.reply import Reply
-from genchat.store import Status
+from genchat.store import Status, StoredMessage
 from genchat.tui.memory import settle_memory
+from genchat.tui.screens.dialogs import EditText
+from genchat.tui.screens.history import HistoryChoice, HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
@@ -58,6 +64,8 @@ class ChatScreen(Screen[None]):
     | --- | --- | --- |
     | escape | `stop` | Stop the reply; its text so far stays, marked as stopped. |
     | ctrl+n | `new_chat` | Start a new chat. |
+    | ctrl+l | `history` | Saved conversations: search, open, rename, delete, fork, export. |
+    | ctrl+g | `regenerate` | Answer the last message again; the earlier reply stays a version. |
     | ctrl+o | `pick_model` | Choose the profile and model. |
     | ctrl+r | `copy_reply` | Copy the last reply. |
     | ctrl+b | `copy_code` | Copy the last code block. |
@@ -70,6 +78,10 @@ class ChatScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop", tooltip="Stop the reply"),
         Binding("ctrl+n", "new_chat", "New", id="new_chat", tooltip="Start a new chat"),
+        Binding("ctrl+l", "history", "History", id="history", tooltip="Saved conversations"),
+        Binding(
+            "ctrl+g", "regenerate", "Retry", id="regenerate", tooltip="Regenerate the last reply"
+        ),
         Binding("ctrl+o", "pick_model", "Model", id="pick_model", tooltip="Choose the model"),
         Binding("ctrl+r", "copy_reply", "Copy", id="copy_reply", tooltip="Copy the last reply"),
         Binding("ctrl+b", "copy_code", "Code", id="copy_code", tooltip="Copy the last code block"),
@@ -88,11 +100,20 @@ class ChatScreen(Screen[None]):
         ),
     ]
 
-    def __init__(self, target: Target) -> None:
+    def __init__(
+        self,
+        target: Target,
+        conversation: int | Literal["last"] | None = None,
+        continue_with: Target | None = None,
+    ) -> None:
         super().__init__()
         self.target = target
-        self.history: list[Message] = []
+        self.settings: dict[str, Any] = {}
+        """What this conversation sets over its profile: `system` (and the `persona` it came
+        from) and `params`. Saved with the conversation."""
         self.last_copied: str | None = None
+        self._open_on_mount = conversation
+        self._continue_with = continue_with
         self._model_info: ModelInfo | None = None
         self._history_failure_shown = False
 
@@ -113,6 +134,25 @@ class ChatScreen(Screen[None]):
         self.query_one("#messages", VerticalScroll).anchor()
         self.query_one("#prompt", PromptInput).focus()
         self._show_target()
+        if self._open_on_mount is not None:
+            wanted = self._open_on_mount
+            self.run_worker(
+                self.open_conversation(
+                    None if wanted == "last" else wanted, target=self._continue_with
+                )
+            )
+
+    @property
+    def history(self) -> list[Message]:
+        """The conversation as the model sees it next, without the system prompt: what the
+        screen shows, less replies that are still streaming or have no text."""
+        turns = []
+        for view in self.query(MessageView):
+            if isinstance(view, UserMessage):
+                turns.append(Message("user", view.text))
+            elif isinstance(view, AssistantMessage) and view.text and view.state != "streaming":
+                turns.append(Message("assistant", view.text))
+        return turns
 
     # -- the target ------------------------------------------------------------------------
 
@@ -145,8 +185,7 @@ class ChatScreen(Screen[None]):
     def action_pick_model(self) -> None:
         def picked(target: Target | None) -> None:
             if target is not None and target != self.target:
-                self.target = target
-                self._show_target()
+                self._use_target(target)
                 self.notify(f"Next message goes to {target.profile}", timeout=3)
 
         self.app.push_screen(ModelPicker(self.genchat.profiles, self.target), picked)
@@ -168,21 +207,45 @@ class ChatScreen(Screen[None]):
         event.prompt.clear()
         await self.start_reply(text)
 
-    async def start_reply(self, text: str) -> None:
+    async def start_reply(self, text: str, *, edited: bool = False) -> None:
         """Add the user's message and stream the reply to it."""
         messages = self.query_one("#messages", VerticalScroll)
-        await messages.mount(UserMessage(text))
-        self.history.append(Message("user", text))
+        view = UserMessage(text)
+        await messages.mount(view)
         try:
             profile = self.genchat.profiles.get(self.target.profile)
             backend = self.genchat.profiles.backend(profile.name)
         except GenchatError as exc:
             await messages.mount(ErrorMessage(exc))
             return
-        system = [Message("system", profile.system)] if profile.system else []
-        request = ChatRequest(
-            [*system, *self.history], params=profile.params, model=self.target.model
+        saved = self.genchat.chat_history
+        view.message_id = await saved.add_user(
+            text, self._system(profile), profile.name, self._model(backend), self.settings
         )
+        if edited:
+            view.show_versions(await saved.versions(view.message_id))
+        await self._reply(profile, backend)
+
+    def _system(self, profile: Profile) -> str | None:
+        system: str | None = self.settings.get("system", profile.system)
+        return system
+
+    def _params(self, profile: Profile) -> GenerationParams:
+        return profile.params.merged(GenerationParams(**self.settings.get("params", {})))
+
+    def _model(self, backend: Backend) -> str | None:
+        return self.target.model or backend.default_model
+
+    async def _reply(self, profile: Profile, backend: Backend, *, again: bool = False) -> None:
+        """Stream a reply to the conversation as it stands; `again` when it is a new version
+        of a reply."""
+        system = self._system(profile)
+        request = ChatRequest(
+            [*([Message("system", system)] if system else []), *self.history],
+            params=self._params(profile),
+            model=self.target.model,
+        )
+        messages = self.query_one("#messages", VerticalScroll)
         view = AssistantMessage(self._target_label())
         await messages.mount(view)
         messages.anchor()
@@ -193,17 +256,17 @@ class ChatScreen(Screen[None]):
             clock=self.genchat.clock,
         )
         saved = self.genchat.chat_history
-        model = self.target.model or backend.default_model
-        await saved.add_user(text, profile.system, profile.name, model)
-        reply_id = await saved.start_reply(
+        view.message_id = await saved.start_reply(
             profile=profile.name,
             backend=backend.name,
-            model=model,
+            model=self._model(backend),
             adapter=self.target.model if backend.supports_adapters else None,
             params=request.params.as_dict(),
         )
+        if again:
+            view.show_versions(await saved.versions(view.message_id))
         self._report_history()
-        self.stream_reply(reply, view, reply_id)
+        self.stream_reply(reply, view, view.message_id)
 
     def _report_history(self) -> None:
         """Say once what the history store found, or that nothing is being saved."""
@@ -276,8 +339,6 @@ class ChatScreen(Screen[None]):
             ),
         }[state]
         await view.finish(" · ".join(p for p in (footer, summary) if p), state=state)
-        if reply.text:
-            self.history.append(Message("assistant", reply.text))
         if error is not None:
             await self.query_one("#messages", VerticalScroll).mount(ErrorMessage(error))
         status = self.query_one(StatusBar)
@@ -305,12 +366,206 @@ class ChatScreen(Screen[None]):
 
     async def action_new_chat(self) -> None:
         await self._stop_and_wait()
-        self.history.clear()
+        self.settings = {}
         self.genchat.chat_history.new_conversation()
         await self.query_one("#messages", VerticalScroll).remove_children()
         status = self.query_one(StatusBar)
         status.metrics = status.context = ""
         self.query_one("#prompt", PromptInput).focus()
+
+    # -- versions, forks and stored conversations -----------------------------------------
+
+    async def action_regenerate(self) -> None:
+        """Answer the last user message again. The earlier reply stays, as another version."""
+        if self.streaming:
+            self.notify(STREAMING_HINT, severity="warning", timeout=3)
+            return
+        users = list(self.query(UserMessage))
+        if not users:
+            self.notify("There is no message to answer again yet.", severity="warning")
+            return
+        try:
+            profile = self.genchat.profiles.get(self.target.profile)
+            backend = self.genchat.profiles.backend(profile.name)
+        except GenchatError as exc:
+            await self.query_one("#messages", VerticalScroll).mount(ErrorMessage(exc))
+            return
+        await self._remove_after(users[-1], keep=True)
+        self.genchat.chat_history.leaf = users[-1].message_id
+        await self._reply(profile, backend, again=True)
+
+    @on(MessageView.EditRequested)
+    def edit_message(self, event: MessageView.EditRequested) -> None:
+        view = event.view
+
+        async def edited(text: str | None) -> None:
+            if text is not None and text != view.text:
+                await self._resend(view, text)
+
+        keys = self._key_for("regenerate")
+        title = f"Edit and send again (a new version; to resend as it is, {keys})"
+        self.app.push_screen(EditText(title, view.text), edited)
+
+    async def _resend(self, view: MessageView, text: str) -> None:
+        """Send `text` in place of `view`'s message: a new version of it, with its own reply."""
+        await self._stop_and_wait()
+        saved = self.genchat.chat_history
+        if view.message_id is not None:
+            found = await saved.call(lambda store: store.message(view.message_id or 0))
+            saved.leaf = found.parent_id if found else None
+        await self._remove_after(view, keep=False)
+        await self.start_reply(text, edited=True)
+
+    async def _remove_after(self, view: MessageView, *, keep: bool) -> None:
+        """Remove the messages after `view`, and `view` itself unless `keep`."""
+        views = list(self.query(MessageView))
+        start = views.index(view) + (1 if keep else 0)
+        await self.query_one("#messages", VerticalScroll).remove_children(views[start:])
+
+    @on(MessageView.VersionRequested)
+    async def switch_version(self, event: MessageView.VersionRequested) -> None:
+        view, saved = event.view, self.genchat.chat_history
+        if view.versions is None or view.message_id is None or saved.conversation is None:
+            self.notify("This message has no other versions.", timeout=3)
+            return
+        which, count = view.versions
+        index = which - 1 + event.step
+        if not 0 <= index < count:
+            return
+        if self.streaming:
+            self.notify(STREAMING_HINT, severity="warning", timeout=3)
+            return
+        message_id = view.message_id
+
+        def pick(store: Any) -> tuple[int, int]:
+            chosen = store.siblings(message_id)[index].id
+            return chosen, store.newest_leaf(chosen)
+
+        picked = await saved.call(pick)
+        if picked is not None:
+            await self.open_conversation(saved.conversation, leaf=picked[1], focus=picked[0])
+
+    @on(MessageView.ForkRequested)
+    async def fork_message(self, event: MessageView.ForkRequested) -> None:
+        saved = self.genchat.chat_history
+        upto, conversation = event.view.message_id, saved.conversation
+        if upto is None or conversation is None:
+            self.notify("This message is not saved, so there is nothing to fork.", timeout=4)
+            return
+        if self.streaming:
+            self.notify(STREAMING_HINT, severity="warning", timeout=3)
+            return
+        fork = await saved.call(lambda store: store.fork(conversation, upto))
+        self._report_history()
+        if fork is not None and await self.open_conversation(fork):
+            self.notify("Forked into a new conversation; the original is unchanged.", timeout=5)
+
+    def action_history(self) -> None:
+        saved = self.genchat.chat_history
+        screen = HistoryScreen(saved, self.genchat.profiles, current=saved.conversation)
+
+        async def closed(choice: HistoryChoice | None) -> None:
+            if choice is not None:
+                leaf, found = None, choice.message
+                if found is not None:
+                    leaf = await saved.call(
+                        lambda store: store.branch_through(choice.conversation, found)
+                    )
+                await self.open_conversation(
+                    choice.conversation, leaf=leaf, target=choice.target, focus=found
+                )
+            elif saved.conversation is not None and saved.conversation in screen.deleted:
+                await self.action_new_chat()
+
+        self.app.push_screen(screen, closed)
+
+    async def open_conversation(
+        self,
+        conversation_id: int | None,
+        *,
+        leaf: int | None = None,
+        target: Target | None = None,
+        focus: int | None = None,
+    ) -> bool:
+        """Show a stored conversation (`None`: the last one) to continue it, on its branch
+        ending at `leaf` (default: its active one), with its own profile unless `target`."""
+        await self._stop_and_wait()
+        saved = self.genchat.chat_history
+        if conversation_id is None:
+            last = await saved.call(lambda store: store.last_conversation())
+            if last is None:
+                self._report_history()
+                if saved.failure is None:
+                    self.notify("There is no saved conversation yet: this one is new.")
+                return False
+            conversation_id = last.id
+        opened = await saved.open(conversation_id, leaf)
+        self._report_history()
+        if opened is None:
+            if saved.failure is None:
+                self.notify(f"There is no conversation {conversation_id}.", severity="error")
+            return False
+        self.settings = dict(opened.conversation.settings)
+        system = next((m for m in opened.thread if m.role == "system"), None)
+        if system is not None and "system" not in self.settings:
+            self.settings["system"] = system.content
+        self._use_target(target or self._stored_target(opened.thread, opened.conversation.profile))
+        views: list[MessageView] = []
+        for message in opened.thread:
+            if message.role == "user":
+                views.append(UserMessage(message.content, message.id))
+            elif message.role == "assistant":
+                reply = AssistantMessage(_stored_label(message), message.id)
+                reply.preset(
+                    message.content,
+                    reasoning=message.reasoning,
+                    footer=_stored_footer(message),
+                    state=message.status,
+                )
+                views.append(reply)
+        messages = self.query_one("#messages", VerticalScroll)
+        await messages.remove_children()
+        await messages.mount_all(views)
+        for view in views:
+            if view.message_id in opened.versions:
+                view.show_versions(opened.versions[view.message_id])
+        messages.scroll_end(animate=False)
+        messages.anchor()
+        status = self.query_one(StatusBar)
+        last_reply = next((m for m in reversed(opened.thread) if m.role == "assistant"), None)
+        status.metrics = _stored_metrics(last_reply) if last_reply else ""
+        status.context = ""
+        focused = next((v for v in views if focus is not None and v.message_id == focus), None)
+        if focused is not None:
+            focused.focus()
+            focused.scroll_visible(animate=False)
+        else:
+            self.query_one("#prompt", PromptInput).focus()
+        return True
+
+    def _stored_target(self, thread: list[StoredMessage], profile: str | None) -> Target:
+        """What the conversation last talked to, where that profile still exists."""
+        last = next((m for m in reversed(thread) if m.role == "assistant"), None)
+        name = (last.profile if last else None) or profile
+        if name is None or name not in self.genchat.profiles.profiles:
+            if name is not None:
+                self.notify(
+                    f"Profile {name!r} no longer exists; this conversation continues with "
+                    f"{self.target.profile!r}.",
+                    severity="warning",
+                    timeout=8,
+                )
+            return self.target
+        model = last.adapter or last.model if last else None
+        with contextlib.suppress(GenchatError):
+            if model == self.genchat.profiles.backend(name).default_model:
+                model = None
+        return Target(name, model)
+
+    def _use_target(self, target: Target) -> None:
+        if target != self.target:
+            self.target = target
+            self._show_target()
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
@@ -415,3 +670,29 @@ class ChatScreen(Screen[None]):
 
     def action_page_down(self) -> None:
         self.query_one("#messages", VerticalScroll).scroll_page_down()
+
+
+def _stored_label(message: StoredMessage) -> str:
+    model = message.adapter or message.model
+    return " · ".join(p for p in (message.profile, model) if p) or "assistant"
+
+
+def _stored_metrics(message: StoredMessage) -> str:
+    known = {f.name for f in dataclasses.fields(Metrics)}
+    values = {k: v for k, v in message.metrics.items() if k in known}
+    if "wall_s" not in values:
+        return ""
+    try:
+        return format_metrics(Metrics(**values))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _stored_footer(message: StoredMessage) -> str:
+    state = {
+        "stopped": "stopped",
+        "error": f"failed: {message.error}" if message.error else "failed",
+        "interrupted": "interrupted: genchat stopped while this streamed",
+        "streaming": "still streaming in another genchat",
+    }.get(message.status, "")
+    return " · ".join(p for p in (state, _stored_metrics(message)) if p)

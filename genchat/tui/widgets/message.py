@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from genchat.errors import GenchatError
 from genchat.tui.widgets.markdown import MarkdownView
 
-_STATE_COLOURS = {"stopped": "warning", "error": "error"}
+_STATE_COLOURS = {"stopped": "warning", "interrupted": "warning", "error": "error"}
 """The theme colour of a finished reply's left border, by state."""
 
 STREAM_INTERVAL_S = 1 / 15
@@ -33,37 +33,76 @@ MAX_APPEND_CHARS = 2000
 
 
 class MessageView(Vertical):
-    """A message in the conversation. Focus one to copy or save it.
+    """A message in the conversation. Focus one to copy, save or fork from it, or to see its
+    other versions.
 
     | Key | Binding id | Action |
     | --- | --- | --- |
     | c | `copy_message` | Copy this message. |
     | s | `save_message` | Save this message to a file. |
+    | f | `fork_message` | Fork: a new conversation holding the thread up to this message. |
+    | left, right | `previous_version`, `next_version` | Show another version of it. |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy_message", "Copy", id="copy_message"),
         Binding("s", "save_message", "Save", id="save_message"),
+        Binding("f", "fork_message", "Fork", id="fork_message"),
+        Binding("left", "version(-1)", "Previous version", id="previous_version", show=False),
+        Binding("right", "version(1)", "Next version", id="next_version", show=False),
     ]
 
     can_focus = True
 
-    class CopyRequested(Message):
-        """The user asked to copy (or save) a message's text."""
-
-        def __init__(self, view: MessageView, *, save: bool) -> None:
+    class _Request(Message):
+        def __init__(self, view: MessageView) -> None:
             super().__init__()
             self.view = view
-            self.save = save
 
         @property
         def control(self) -> MessageView:
             return self.view
 
+    class CopyRequested(_Request):
+        """The user asked to copy (or save) a message's text."""
+
+        def __init__(self, view: MessageView, *, save: bool) -> None:
+            super().__init__(view)
+            self.save = save
+
+    class ForkRequested(_Request):
+        """The user asked for a new conversation holding the thread up to this message."""
+
+    class EditRequested(_Request):
+        """The user asked to edit this (user) message and send it again."""
+
+    class VersionRequested(_Request):
+        """The user asked for the previous (`step` -1) or next (+1) version of this message."""
+
+        def __init__(self, view: MessageView, step: int) -> None:
+            super().__init__(view)
+            self.step = step
+
+    def __init__(self, *, classes: str, message_id: int | None = None) -> None:
+        super().__init__(classes=classes)
+        self.message_id = message_id
+        """The message's id in the history store; `None` while unsaved."""
+        self.versions: tuple[int, int] | None = None
+        """(which, how many) when the message has other versions."""
+
     @property
     def text(self) -> str:
         """The message's text, as it would be copied."""
         raise NotImplementedError
+
+    def show_versions(self, versions: tuple[int, int] | None) -> None:
+        """Say which version of the message this is, where there are several."""
+        self.versions = versions
+        label = self.query_one(".versions", Static)
+        label.display = versions is not None
+        if versions is not None:
+            which, count = versions
+            label.update(Text(f"version {which} of {count} · ← → with the message focused"))
 
     def action_copy_message(self) -> None:
         self.post_message(self.CopyRequested(self, save=False))
@@ -71,20 +110,39 @@ class MessageView(Vertical):
     def action_save_message(self) -> None:
         self.post_message(self.CopyRequested(self, save=True))
 
+    def action_fork_message(self) -> None:
+        self.post_message(self.ForkRequested(self))
+
+    def action_version(self, step: int) -> None:
+        self.post_message(self.VersionRequested(self, step))
+
 
 class UserMessage(MessageView):
-    """What the user sent, shown as typed (no markup)."""
+    """What the user sent, shown as typed (no markup).
 
-    def __init__(self, content: str) -> None:
-        super().__init__(classes="user")
+    | Key | Binding id | Action |
+    | --- | --- | --- |
+    | e | `edit_message` | Edit the message and send it again, as a new version. |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "edit_message", "Edit", id="edit_message"),
+    ]
+
+    def __init__(self, content: str, message_id: int | None = None) -> None:
+        super().__init__(classes="user", message_id=message_id)
         self.content = content
 
     def compose(self) -> ComposeResult:
+        yield Static(classes="versions")
         yield Static(Text(self.content), classes="body")
 
     @property
     def text(self) -> str:
         return self.content
+
+    def action_edit_message(self) -> None:
+        self.post_message(self.EditRequested(self))
 
 
 class ErrorMessage(MessageView):
@@ -115,8 +173,8 @@ class AssistantMessage(MessageView):
     renders again only if what is shown differs from the reply.
     """
 
-    def __init__(self, label: str) -> None:
-        super().__init__(classes="assistant")
+    def __init__(self, label: str, message_id: int | None = None) -> None:
+        super().__init__(classes="assistant", message_id=message_id)
         self.label = label
         self._content = io.StringIO()  # appends stay cheap however long the reply grows
         self._pending: list[str] = []
@@ -124,20 +182,34 @@ class AssistantMessage(MessageView):
         self._reasoning = io.StringIO()
         self._reasoning_shown = True
         self.state = "streaming"
-        """`streaming`, then `complete`, `stopped` or `error`."""
+        """`streaming`, then `complete`, `stopped` or `error` (`interrupted` from the history)."""
+        self._footer = ""
         self._wake = asyncio.Event()
         self._done = False
         self._loop: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.label, style="dim"), classes="label")
+        yield Static(classes="versions")
         with Collapsible(title="Reasoning", collapsed=True, classes="reasoning"):
             yield Static(classes="reasoning-text")
         yield MarkdownView(classes="body")
         yield Static(classes="footer")
 
     def on_mount(self) -> None:
-        self._loop = self._render_loop()
+        if self._done:  # a reply from the history: shown whole, at once
+            self._show_reasoning()
+            self.body.update(self.content)
+            self._show_end()
+        else:
+            self._loop = self._render_loop()
+
+    def preset(self, text: str, *, reasoning: str = "", footer: str, state: str) -> None:
+        """Make this a finished reply (one from the history), before it is mounted."""
+        self._content.write(text)
+        self._reasoning.write(reasoning)
+        self._reasoning_shown = not reasoning
+        self._footer, self.state, self._done = footer, state, True
 
     @property
     def text(self) -> str:
@@ -216,8 +288,12 @@ class AssistantMessage(MessageView):
             self.body.update(self.content)
         else:
             await self.body.end_stream()
-        self.query_one(".footer", Static).update(Text(footer, style="dim"))
-        self.state = state
+        self._footer, self.state = footer, state
+        self._show_end()
+
+    def _show_end(self) -> None:
+        self.query_one(".footer", Static).update(Text(self._footer, style="dim"))
+        state = self.state
         # An inline style, not a CSS class: a class change restyles every widget under this one.
         variable = _STATE_COLOURS.get(state)
         colour = self.app.get_css_variables().get(variable) if variable else None

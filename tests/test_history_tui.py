@@ -1,0 +1,396 @@
+"""History in the TUI, driven by Pilot on a real SQLite file: reopening a conversation, the
+history screen (search, open, rename, delete, fork, export), regenerating, editing, versions."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, TextArea
+
+from genchat.store import Store
+from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.screens.dialogs import AskLine, Choose, Confirm, EditText
+from genchat.tui.screens.history import HistoryScreen
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
+from tests.test_tui import chat, finish, notifications, scripted_profile, send, wait_for
+
+SIZE = (100, 32)
+
+
+@pytest.fixture
+def echo(test_plugins: str, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two scripted profiles: `echo` replies with what it was asked, `other` with fixed text."""
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(scripted_profile("echo", echo=True) + scripted_profile("other"))
+    return config_file
+
+
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "data" / "genchat.db")
+
+
+def seed(tmp_path: Path, conversations: list[tuple[str, str]], profile: str = "echo") -> list[int]:
+    """Conversations of one exchange each (question, answer), the last one newest."""
+    ids = []
+    with store(tmp_path) as db:
+        for question, answer in conversations:
+            c = db.new_conversation(profile=profile, model="script")
+            user = db.add_message(c, None, "user", question)
+            db.add_message(c, user, "assistant", answer, profile=profile, model="script")
+            ids.append(c)
+    return ids
+
+
+def texts(app: GenchatApp) -> list[str]:
+    return [v.text for v in chat(app).query(MessageView)]
+
+
+async def open_history(pilot: Pilot[None]) -> HistoryScreen:
+    await pilot.press("ctrl+l")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen), "the history")
+    screen = pilot.app.screen
+    assert isinstance(screen, HistoryScreen)
+    listed = screen.query_one(OptionList)
+    await wait_for(pilot, lambda: listed.option_count > 0, "the list to load")
+    return screen
+
+
+async def test_continue_reopens_the_last_conversation_and_carries_on(
+    echo: Path, tmp_path: Path
+) -> None:
+    seed(tmp_path, [("old question", "old answer"), ("Where were we?", "Here.")])
+    with store(tmp_path) as db:
+        last = db.last_conversation()
+        assert last is not None
+        user = db.thread(last.id)[0].id
+        db.add_message(last.id, user, "assistant", "cut sho", status="interrupted")
+    app = make_app(conversation="last")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(texts(app)) == 2, "the conversation to show")
+        assert texts(app) == ["Where were we?", "cut sho"]
+        reply = chat(app).query_one(AssistantMessage)
+        assert reply.state == "interrupted"
+        footer = reply.query_one(".footer")
+        await wait_for(pilot, lambda: "interrupted" in str(footer.render()), "the footer")
+        await send(pilot, "Go on")
+        await finish(pilot)
+        assert texts(app)[-1].startswith("#1 ")
+        assert "last='Go on'" in texts(app)[-1]
+    with store(tmp_path) as db:
+        thread = db.thread(last.id)
+    assert [m.content for m in thread][:3] == ["Where were we?", "cut sho", "Go on"]
+    assert len(db_conversations(tmp_path)) == 2
+
+
+def db_conversations(tmp_path: Path) -> list[int]:
+    with store(tmp_path) as db:
+        return [c.id for c in db.conversations()]
+
+
+async def test_continue_with_nothing_saved_starts_a_new_chat(echo: Path) -> None:
+    app = make_app(conversation="last")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(notifications(app)), "a notice")
+        assert "no saved conversation yet" in notifications(app)[0]
+        assert texts(app) == []
+
+
+async def test_a_conversation_whose_profile_is_gone_continues_with_the_current_one(
+    echo: Path, tmp_path: Path
+) -> None:
+    seed(tmp_path, [("hello", "hi")], profile="deleted-profile")
+    echo.write_text('default_profile = "other"\n' + echo.read_text())
+    app = make_app(conversation="last")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(texts(app)) == 2, "the conversation to show")
+        assert any("'deleted-profile' no longer exists" in n for n in notifications(app))
+        assert chat(app).target.profile == "other"
+
+
+async def test_the_history_screen_lists_searches_highlights_and_opens_a_match(
+    echo: Path, tmp_path: Path
+) -> None:
+    ids = seed(
+        tmp_path,
+        [("about cats", "cats purr"), ("about dogs", "dogs bark loudly"), ("about birds", "tweet")],
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_history(pilot)
+        assert [c.id for c in screen.rows] == ids[::-1]  # newest first
+        await pilot.press(*"bar")
+        await wait_for(pilot, lambda: screen.hits is not None, "the search")
+        assert screen.hits is not None
+        [hit] = screen.hits
+        assert hit.conversation_id == ids[1]
+        label = screen.query_one(OptionList).get_option_at_index(0).prompt
+        assert isinstance(label.plain, str) and "dogs bark loudly" in label.plain
+        marked = [label.plain[s.start : s.end] for s in label.spans if s.style == "reverse"]
+        assert marked == ["bark"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: texts(app) == ["about dogs", "dogs bark loudly"], "it")
+        assert app.chat_history.conversation == ids[1]
+        assert app.focused is chat(app).query(AssistantMessage).last()
+        await send(pilot, "and cats?")
+        await finish(pilot)
+    with store(tmp_path) as db:
+        assert [m.content for m in db.thread(ids[1])][2] == "and cats?"
+
+
+async def test_rename_delete_with_confirmation_and_fork_from_the_history_screen(
+    echo: Path, tmp_path: Path
+) -> None:
+    first, second = seed(tmp_path, [("first", "one"), ("second", "two")])
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_history(pilot)
+        # the highlighted one is the newest: `second`
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskLine), "the rename dialog")
+        app.screen.query_one(Input).value = "Renamed"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.rows[0].title == "Renamed", "the new title")
+        await pilot.press("down", "ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("n")
+        await pilot.pause()
+        assert len(db_conversations(tmp_path)) == 2
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(screen.rows) == 1, "the list without it")
+        assert screen.deleted == {first}
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: len(screen.rows) == 2, "the fork in the list")
+        assert screen.rows[0].title == "Renamed (fork)"
+    with store(tmp_path) as db:
+        assert db.conversation(first) is None
+        renamed = db.conversation(second)
+        assert renamed is not None and (renamed.title, renamed.title_by) == ("Renamed", "user")
+        fork = db.conversations()[0]
+        assert [m.content for m in db.thread(fork.id)] == ["second", "two"]
+
+
+async def test_deleting_the_open_conversation_starts_a_new_chat(echo: Path) -> None:
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "soon gone")
+        await finish(pilot)
+        await open_history(pilot)
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await pilot.press("y")
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: texts(app) == [], "the chat to be cleared")
+        assert app.chat_history.conversation is None
+
+
+async def test_export_from_the_history_screen_as_markdown_and_json(
+    echo: Path, tmp_path: Path
+) -> None:
+    [conversation] = seed(tmp_path, [("Export me", "A *reply*")])
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_history(pilot)
+        for form in ("md", "json"):
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, Choose), "the export dialog")
+            app.screen.query_one(OptionList).highlighted = 0 if form == "md" else 1
+            await pilot.press("enter")
+            path = tmp_path / "data" / "exports" / f"genchat-{conversation}-export-me.{form}"
+            await wait_for(pilot, path.exists, f"the {form} file")
+    markdown = path.with_suffix(".md").read_text()
+    assert markdown.startswith("# Export me") and "A *reply*" in markdown
+    exported = json.loads(path.read_text())
+    assert [(m["role"], m["content"]) for m in exported["messages"]] == [
+        ("user", "Export me"),
+        ("assistant", "A *reply*"),
+    ]
+
+
+async def test_open_with_another_profile_from_the_history_screen(
+    echo: Path, tmp_path: Path
+) -> None:
+    seed(tmp_path, [("question", "answer")])
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_history(pilot)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        assert isinstance(picker, ModelPicker)
+        await wait_for(pilot, lambda: bool(picker.choices), "the models")
+        await pilot.press(*"other", "enter")
+        await wait_for(pilot, lambda: texts(app) == ["question", "answer"], "the conversation")
+        assert chat(app).target.profile == "other"
+        await send(pilot, "next")
+        await finish(pilot)
+        assert texts(app)[-1] == "Hello, world."
+
+
+async def test_regenerate_keeps_the_earlier_reply_as_a_version(echo: Path, tmp_path: Path) -> None:
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Tell me")
+        await finish(pilot)
+        await pilot.press("ctrl+g")
+        await finish(pilot)
+        reply = chat(app).query_one(AssistantMessage)
+        assert reply.text.startswith("#2 ") and reply.versions == (2, 2)
+        assert len(chat(app).query(AssistantMessage)) == 1
+        reply.focus()
+        await pilot.press("left")
+        await wait_for(
+            pilot, lambda: chat(app).query_one(AssistantMessage).text.startswith("#1 "), "v1"
+        )
+        first = chat(app).query_one(AssistantMessage)
+        assert first.versions == (1, 2) and app.focused is first
+        await pilot.press("right")
+        await wait_for(
+            pilot, lambda: chat(app).query_one(AssistantMessage).text.startswith("#2 "), "v2"
+        )
+    with store(tmp_path) as db:
+        [conversation] = db.conversations()
+        user = db.thread(conversation.id)[0]
+        assert [m.content[:3] for m in db.children(user.id)] == ["#1 ", "#2 "]
+
+
+async def test_edit_and_resend_forks_and_the_original_branch_stays(
+    echo: Path, tmp_path: Path
+) -> None:
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "first try")
+        await finish(pilot)
+        await send(pilot, "follow-up")
+        await finish(pilot)
+        chat(app).query(UserMessage).first().focus()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditText), "the editor")
+        app.screen.query_one(TextArea).text = "second try"
+        await pilot.press("ctrl+s")
+        await finish(pilot)
+        await wait_for(pilot, lambda: len(texts(app)) == 2, "the edited exchange")
+        assert texts(app)[0] == "second try" and "last='second try'" in texts(app)[1]
+        edited = chat(app).query(UserMessage).first()
+        assert edited.versions == (2, 2)
+        edited.focus()
+        await pilot.press("left")
+        await wait_for(pilot, lambda: len(texts(app)) == 4, "the original branch")
+        assert texts(app)[0] == "first try" and texts(app)[2] == "follow-up"
+    with store(tmp_path) as db:
+        [conversation] = db.conversations()
+        assert [m.content for m in db.thread(conversation.id)][0::2] == ["first try", "follow-up"]
+
+
+async def test_fork_from_a_message_opens_a_new_conversation_up_to_it(
+    echo: Path, tmp_path: Path
+) -> None:
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "one")
+        await finish(pilot)
+        await send(pilot, "two")
+        await finish(pilot)
+        original = app.chat_history.conversation
+        chat(app).query(AssistantMessage).first().focus()
+        await pilot.press("f")
+        await wait_for(pilot, lambda: app.chat_history.conversation != original, "the fork")
+        assert texts(app)[0] == "one" and len(texts(app)) == 2
+        await send(pilot, "three")
+        await finish(pilot)
+    with store(tmp_path) as db:
+        assert [m.content for m in db.thread(original or 0)][0::2] == ["one", "two"]
+        fork = db.conversations()[0]
+        assert [m.content for m in db.thread(fork.id)][0::2] == ["one", "three"]
+
+
+def test_the_tui_killed_mid_reply_keeps_the_partial_reply_marked_interrupted(
+    echo: Path, tmp_path: Path
+) -> None:
+    """The whole app in a pseudo-terminal, killed with SIGKILL while a reply streams; a new
+    genchat then reopens the conversation and shows the partial reply as interrupted."""
+    chunks = [f"word{i} " for i in range(600)]
+    echo.write_text(scripted_profile("slow", chunks=chunks, delay_s=0.02))
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 32, 100, 0, 0))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "genchat", "-m", "slow"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "GENCHAT_PLUGINS": "scripted", "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(follower)
+    screen = bytearray()
+    stop = threading.Event()
+
+    def drain() -> None:  # the app blocks if nobody reads its terminal
+        while not stop.is_set():
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    screen.extend(os.read(leader, 65536))
+                except OSError:
+                    return
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    path = tmp_path / "data" / "genchat.db"
+    try:
+        deadline = time.monotonic() + 60
+        while b"slow" not in screen and time.monotonic() < deadline:
+            time.sleep(0.1)  # the status bar names the profile once the screen is up
+        assert b"slow" in screen, "the app did not start"
+        os.write(leader, b"Talk")
+        time.sleep(0.5)  # keys that arrive together would read as typed text, Enter included
+        os.write(leader, b"\r")
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            if not path.exists():
+                continue
+            with Store(path) as db:
+                found = db.conversations()
+                thread = db.thread(found[0].id) if found else []
+            if len(thread) == 2 and thread[1].content.startswith("word0 word1 "):
+                break
+        else:
+            pytest.fail("the reply never reached the database")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        stop.set()
+        reader.join()
+        os.close(leader)
+
+    async def reopen() -> str:
+        app = make_app(conversation="last")
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: len(texts(app)) == 2, "the conversation")
+            reply = chat(app).query_one(AssistantMessage)
+            assert reply.state == "interrupted"
+            return reply.text
+
+    partial = asyncio.run(reopen())
+    assert partial.startswith("word0 word1 ") and len(partial) < len("".join(chunks))
+    with store(tmp_path) as db:
+        saved = db.thread(db.conversations()[0].id)[-1]
+    assert saved.status == "interrupted" and saved.content == partial
