@@ -175,6 +175,7 @@ def measure(sizes: tuple[int, ...] = (1000, 4000, 8000), rounds: int = 3) -> dic
         os.environ["GENCHAT_PLUGINS"] = "scripted"
         config = Path(home) / "config.toml"
         os.environ["GENCHAT_CONFIG"] = str(config)
+        os.environ["GENCHAT_DATA_DIR"] = str(Path(home) / "data")  # not the user's history
         replies = {f"markdown mix, {t}": markdown_mix(t) for t in sizes}
         replies["one code block, 4000"] = one_code_block(4000)
         for _ in range(rounds):

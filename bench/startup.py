@@ -69,6 +69,7 @@ def measure(rounds: int = 9) -> dict[str, Any]:
         env = {
             **os.environ,
             "GENCHAT_CONFIG": os.path.join(home, "config.toml"),
+            "GENCHAT_DATA_DIR": os.path.join(home, "data"),  # the asks are saved: not the user's
             "GENCHAT_PLUGINS": "",
         }
         bare = [PYTHON, "-c", "pass"]

@@ -98,6 +98,9 @@ class ProfileConfig(BaseModel):
     params: dict[str, Any] = {}
     """Generation defaults, checked as `ParamsConfig` with the rest of the profile, so that a
     mistake in one profile does not stop the others."""
+    generate_titles: bool = False
+    """After a conversation's first reply, ask this profile's model for a short title (else the
+    title is the first message, trimmed)."""
 
     @property
     def options(self) -> dict[str, Any]:
@@ -201,6 +204,7 @@ default_profile = "smollm2"
 # chat_format = "chatml"  # only to override the chat template in the GGUF file
 
 # Generation defaults for a profile. Unset values are the backend's defaults.
+# generate_titles = true   # the model names each new conversation
 # [profiles.qwen.params]
 # temperature = 0.7
 # top_p = 0.95

@@ -33,6 +33,8 @@ class Profile:
     system: str | None
     origin: str
     """Where it was defined: the config file, a plugin, or both."""
+    generate_titles: bool = False
+    """Whether the model names each new conversation."""
 
 
 class Profiles:
@@ -181,6 +183,7 @@ def _build_profile(
     values = dict(values)
     backend_name = values.pop("backend", None)
     raw_params = values.pop("params", {})
+    generate_titles = values.pop("generate_titles", False)
     if backend_name is None:
         raise ConfigError([f"{prefix}.backend: required, but not set"])
     cls = registry.backends.get(backend_name)
@@ -214,4 +217,5 @@ def _build_profile(
         params=params.generation_params(),
         system=params.system,
         origin=origin,
+        generate_titles=generate_titles,
     )

@@ -20,14 +20,17 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, TextArea
+from textual.widgets import Input, OptionList, Select, TextArea
 
 from genchat.store import Store
+from genchat.titles import clean_title
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.dialogs import AskLine, Choose, Confirm, EditText
 from genchat.tui.screens.history import HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
+from genchat.tui.widgets.status import StatusBar
 from tests.test_tui import chat, finish, notifications, scripted_profile, send, wait_for
 
 SIZE = (100, 32)
@@ -394,3 +397,101 @@ def test_the_tui_killed_mid_reply_keeps_the_partial_reply_marked_interrupted(
     with store(tmp_path) as db:
         saved = db.thread(db.conversations()[0].id)[-1]
     assert saved.status == "interrupted" and saved.content == partial
+
+
+async def test_a_persona_and_parameters_set_for_one_conversation_are_sent_and_kept(
+    echo: Path, tmp_path: Path
+) -> None:
+    echo.write_text(
+        scripted_profile("echo", echo=True)
+        + "[profiles.echo.params]\ntemperature = 0.7\nsystem = 'Be kind.'\n"
+        + "[personas]\nterse = 'Answer in five words.'\n"
+    )
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "before")
+        await finish(pilot)
+        assert "system='Be kind.'" in texts(app)[-1] and "'temperature': 0.7" in texts(app)[-1]
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationSettings), "settings")
+        dialog = app.screen
+        dialog.query_one("#persona", Select).value = "terse"
+        await pilot.pause()
+        assert dialog.query_one("#system", TextArea).text == "Answer in five words."
+        dialog.query_one("#param-temperature", Input).value = "hot"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        problem = str(dialog.query_one("#settings-problem").render())
+        assert "temperature" in problem and app.screen is dialog
+        dialog.query_one("#param-temperature", Input).value = "0.1"
+        dialog.query_one("#param-seed", Input).value = "7"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is chat(app), "the chat")
+        assert "persona terse" in chat(app).query_one(StatusBar).target
+        await send(pilot, "after")
+        await finish(pilot)
+        assert "system='Answer in five words.'" in texts(app)[-1]
+        assert "{'temperature': 0.1, 'seed': 7}" in texts(app)[-1]
+    with store(tmp_path) as db:
+        [conversation] = db.conversations()
+        assert conversation.settings == {
+            "params": {"temperature": 0.1, "seed": 7},
+            "persona": "terse",
+            "system": "Answer in five words.",
+        }
+    app = make_app(conversation="last")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(texts(app)) == 4, "the conversation")
+        await send(pilot, "reopened")
+        await finish(pilot)
+        assert "system='Answer in five words.'" in texts(app)[-1]
+        assert "'seed': 7" in texts(app)[-1]
+
+
+@pytest.mark.parametrize(
+    ("answer", "title"),
+    [
+        ('"Cats and their purring".', "Cats and their purring"),
+        ("Title: Sorting a list\nHere is why…", "Sorting a list"),
+        ("## **Rust lifetimes**", "Rust lifetimes"),
+        ("\n\n  “Unicode ✓ titles”  ", "Unicode ✓ titles"),
+        ("", None),
+        ("word " * 20, None),
+    ],
+)
+def test_a_models_title_is_cleaned_of_quotes_labels_and_extra_lines(
+    answer: str, title: str | None
+) -> None:
+    assert clean_title(answer) == title
+
+
+async def test_a_profile_that_generates_titles_names_the_conversation(
+    echo: Path, tmp_path: Path
+) -> None:
+    echo.write_text(
+        scripted_profile("namer", chunks=['"Greetings', ' and salutations".'], generate_titles=True)
+    )
+    app = make_app("namer")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hello there")
+        await finish(pilot)
+        await send(pilot, "second message")
+        await finish(pilot)
+    with store(tmp_path) as db:
+        [conversation] = db.conversations()
+    assert (conversation.title, conversation.title_by) == ("Greetings and salutations", "model")
+
+
+async def test_the_real_model_names_a_conversation(config_file: Path, tmp_path: Path) -> None:
+    config_file.write_text(
+        "[profiles.smollm2]\ngenerate_titles = true\n"
+        "[profiles.smollm2.params]\nmax_tokens = 24\ntemperature = 0.0\n"
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "How do I reverse a list in Python?")
+        await finish(pilot)
+    with store(tmp_path) as db:
+        [conversation] = db.conversations()
+    assert conversation.title_by == "model"
+    assert conversation.title and conversation.title != "How do I reverse a list in Python?"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from genchat.chat import Target
 from genchat.tui.app import make_app
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
@@ -93,3 +94,39 @@ async def test_a_retry_is_announced_and_the_reply_follows(
         reply = chat(app).query_one(AssistantMessage)
         assert reply.text == TEXT and reply.state == "complete"
         assert not chat(app).query(ErrorMessage)
+
+
+async def test_api_keys_never_reach_the_history_or_its_exports(
+    faults: FaultServer, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genchat.store import Store
+
+    # Keys only ever come from the environment (`api_key_env`): the config has no key field.
+    default_key, own_key = "sk-genchat-secret-default-1234", "sk-genchat-secret-own-5678"
+    monkeypatch.setenv("OPENAI_API_KEY", default_key)
+    monkeypatch.setenv("OTHER_KEY", own_key)
+    config_file.write_text(
+        remote_profile("openai", faults.base_url(faults.fresh("once-401")))
+        + f'[profiles.other]\nbackend = "openai"\nbase_url = "{faults.base_url("ok")}"\n'
+        'model = "fault-model"\napi_key_env = "OTHER_KEY"\n'
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First")  # rejected: the error is saved with the reply
+        await finish(pilot)
+        await send(pilot, "Again")
+        await finish(pilot)
+        chat(app).target = Target("other")
+        await send(pilot, "And you?")
+        await finish(pilot)
+    data = tmp_path / "data"
+    with Store(data / "genchat.db") as store:
+        [conversation] = store.conversations()
+        thread = store.thread(conversation.id)
+        assert thread[1].status == "error" and thread[1].error
+        assert thread[-1].profile == "other" and thread[-1].content == TEXT
+        exports = store.export_markdown(conversation.id) + str(store.export_json(conversation.id))
+    stored = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+    for key in (default_key, own_key):
+        assert key.encode() not in stored
+        assert key not in exports

@@ -36,10 +36,12 @@ from genchat.errors import BackendError, GenchatError
 from genchat.profiles import Profile
 from genchat.reply import Reply
 from genchat.store import Status, StoredMessage
+from genchat.titles import clean_title, title_request
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.dialogs import EditText
 from genchat.tui.screens.history import HistoryChoice, HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
@@ -67,6 +69,7 @@ class ChatScreen(Screen[None]):
     | ctrl+l | `history` | Saved conversations: search, open, rename, delete, fork, export. |
     | ctrl+g | `regenerate` | Answer the last message again; the earlier reply stays a version. |
     | ctrl+o | `pick_model` | Choose the profile and model. |
+    | ctrl+t | `settings` | This conversation's persona, system prompt and parameters. |
     | ctrl+r | `copy_reply` | Copy the last reply. |
     | ctrl+b | `copy_code` | Copy the last code block. |
     | ctrl+s | `save_copy` | Save what was last copied to a file. |
@@ -83,6 +86,13 @@ class ChatScreen(Screen[None]):
             "ctrl+g", "regenerate", "Retry", id="regenerate", tooltip="Regenerate the last reply"
         ),
         Binding("ctrl+o", "pick_model", "Model", id="pick_model", tooltip="Choose the model"),
+        Binding(
+            "ctrl+t",
+            "settings",
+            "Settings",
+            id="settings",
+            tooltip="Persona, system prompt and parameters of this conversation",
+        ),
         Binding("ctrl+r", "copy_reply", "Copy", id="copy_reply", tooltip="Copy the last reply"),
         Binding("ctrl+b", "copy_code", "Code", id="copy_code", tooltip="Copy the last code block"),
         Binding(
@@ -166,7 +176,10 @@ class ChatScreen(Screen[None]):
 
     def _show_target(self) -> None:
         status = self.query_one(StatusBar)
-        status.target = self._target_label()
+        persona = self.settings.get("persona")
+        custom = "system" in self.settings and persona is None
+        extra = f"persona {persona}" if persona else "own system prompt" if custom else ""
+        status.target = " · ".join(p for p in (self._target_label(), extra) if p)
         status.context = ""
         self._model_info = None
         self._load_model_info()
@@ -189,6 +202,28 @@ class ChatScreen(Screen[None]):
                 self.notify(f"Next message goes to {target.profile}", timeout=3)
 
         self.app.push_screen(ModelPicker(self.genchat.profiles, self.target), picked)
+
+    def action_settings(self) -> None:
+        try:
+            profile = self.genchat.profiles.get(self.target.profile)
+        except GenchatError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+        personas = self.genchat.profiles.loaded.config.personas
+
+        async def changed(settings: dict[str, Any] | None) -> None:
+            if settings is None or settings == self.settings:
+                return
+            self.settings = settings
+            self._show_target()
+            saved = self.genchat.chat_history
+            conversation = saved.conversation
+            if conversation is not None:
+                await saved.call(lambda store: store.set_settings(conversation, settings))
+                self._report_history()
+            self.notify("The next message uses these settings.", timeout=3)
+
+        self.app.push_screen(ConversationSettings(profile, personas, self.settings), changed)
 
     # -- sending and streaming ---------------------------------------------------------------
 
@@ -266,7 +301,10 @@ class ChatScreen(Screen[None]):
         if again:
             view.show_versions(await saved.versions(view.message_id))
         self._report_history()
-        self.stream_reply(reply, view, view.message_id)
+        first = self.history[0].content if len(self.history) == 1 else None
+        self.stream_reply(
+            reply, view, view.message_id, title_from=first if profile.generate_titles else None
+        )
 
     def _report_history(self) -> None:
         """Say once what the history store found, or that nothing is being saved."""
@@ -284,8 +322,14 @@ class ChatScreen(Screen[None]):
 
     @work(exclusive=True, group="reply", exit_on_error=False)
     async def stream_reply(
-        self, reply: Reply, view: AssistantMessage, reply_id: int | None = None
+        self,
+        reply: Reply,
+        view: AssistantMessage,
+        reply_id: int | None = None,
+        title_from: str | None = None,
     ) -> None:
+        """Stream `reply` into `view`, saving it as it goes; then, where `title_from` is the
+        first message of the conversation, ask the model to name it."""
         status = self.query_one(StatusBar)
         status.busy("waiting")
         state: Status = "complete"
@@ -325,6 +369,27 @@ class ChatScreen(Screen[None]):
                 error.one_line() if error else None,
             )
             self._report_history()
+        if title_from is not None and state == "complete" and saved.conversation is not None:
+            self._name_conversation(reply, saved.conversation, title_from)
+
+    @work(group="title", exit_on_error=False)
+    async def _name_conversation(self, reply: Reply, conversation: int, question: str) -> None:
+        """Ask the model that replied for a short title; the first message stays the title
+        when it gives none, fails, or the user has named the conversation since."""
+        request = title_request(question, reply.text, reply.request.model)
+        asked = Reply(reply.backend, request, source=reply.source)
+        answer = []
+        try:
+            async for event in asked.stream():
+                if isinstance(event, TextDelta):
+                    answer.append(event.text)
+        except GenchatError:
+            return
+        title = clean_title("".join(answer))
+        if title is not None:
+            await self.genchat.chat_history.call(
+                lambda store: store.rename(conversation, title, by="model")
+            )
 
     async def _finish(
         self, reply: Reply, view: AssistantMessage, state: str, error: BackendError | None
@@ -367,6 +432,7 @@ class ChatScreen(Screen[None]):
     async def action_new_chat(self) -> None:
         await self._stop_and_wait()
         self.settings = {}
+        self._show_target()
         self.genchat.chat_history.new_conversation()
         await self.query_one("#messages", VerticalScroll).remove_children()
         status = self.query_one(StatusBar)
@@ -509,7 +575,8 @@ class ChatScreen(Screen[None]):
         system = next((m for m in opened.thread if m.role == "system"), None)
         if system is not None and "system" not in self.settings:
             self.settings["system"] = system.content
-        self._use_target(target or self._stored_target(opened.thread, opened.conversation.profile))
+        self.target = target or self._stored_target(opened.thread, opened.conversation.profile)
+        self._show_target()
         views: list[MessageView] = []
         for message in opened.thread:
             if message.role == "user":
