@@ -17,9 +17,11 @@ import termios
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Input, OptionList, Select, TextArea
 
 from genchat.store import Store
@@ -64,9 +66,19 @@ def texts(app: GenchatApp) -> list[str]:
     return [v.text for v in chat(app).query(MessageView)]
 
 
+async def shown(pilot: Pilot[None], screen: type[Screen[Any]]) -> None:
+    """Wait until a screen of this type is on top, composed and mounted."""
+
+    def ready() -> bool:
+        top = pilot.app.screen
+        return isinstance(top, screen) and top.is_mounted and bool(top.children)
+
+    await wait_for(pilot, ready, screen.__name__)
+
+
 async def open_history(pilot: Pilot[None]) -> HistoryScreen:
     await pilot.press("ctrl+l")
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryScreen), "the history")
+    await shown(pilot, HistoryScreen)
     screen = pilot.app.screen
     assert isinstance(screen, HistoryScreen)
     listed = screen.query_one(OptionList)
@@ -89,8 +101,11 @@ async def test_continue_reopens_the_last_conversation_and_carries_on(
         assert texts(app) == ["Where were we?", "cut sho"]
         reply = chat(app).query_one(AssistantMessage)
         assert reply.state == "interrupted"
-        footer = reply.query_one(".footer")
-        await wait_for(pilot, lambda: "interrupted" in str(footer.render()), "the footer")
+
+        def footer() -> str:  # the reply's parts are composed just after it is mounted
+            return "".join(str(part.render()) for part in reply.query(".footer"))
+
+        await wait_for(pilot, lambda: "interrupted" in footer(), "the footer")
         await send(pilot, "Go on")
         await finish(pilot)
         assert texts(app)[-1].startswith("#1 ")
@@ -165,17 +180,17 @@ async def test_rename_delete_with_confirmation_and_fork_from_the_history_screen(
         screen = await open_history(pilot)
         # the highlighted one is the newest: `second`
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: isinstance(app.screen, AskLine), "the rename dialog")
+        await shown(pilot, AskLine)
         app.screen.query_one(Input).value = "Renamed"
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.rows[0].title == "Renamed", "the new title")
         await pilot.press("down", "ctrl+d")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await shown(pilot, Confirm)
         await pilot.press("n")
         await pilot.pause()
         assert len(db_conversations(tmp_path)) == 2
         await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await shown(pilot, Confirm)
         await pilot.press("y")
         await wait_for(pilot, lambda: len(screen.rows) == 1, "the list without it")
         assert screen.deleted == {first}
@@ -197,7 +212,7 @@ async def test_deleting_the_open_conversation_starts_a_new_chat(echo: Path) -> N
         await finish(pilot)
         await open_history(pilot)
         await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: isinstance(app.screen, Confirm), "the confirmation")
+        await shown(pilot, Confirm)
         await pilot.press("y")
         await pilot.pause()
         await pilot.press("escape")
@@ -214,7 +229,7 @@ async def test_export_from_the_history_screen_as_markdown_and_json(
         await open_history(pilot)
         for form in ("md", "json"):
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: isinstance(app.screen, Choose), "the export dialog")
+            await shown(pilot, Choose)
             app.screen.query_one(OptionList).highlighted = 0 if form == "md" else 1
             await pilot.press("enter")
             path = tmp_path / "data" / "exports" / f"genchat-{conversation}-export-me.{form}"
@@ -236,7 +251,7 @@ async def test_open_with_another_profile_from_the_history_screen(
     async with app.run_test(size=SIZE) as pilot:
         await open_history(pilot)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        await shown(pilot, ModelPicker)
         picker = app.screen
         assert isinstance(picker, ModelPicker)
         await wait_for(pilot, lambda: bool(picker.choices), "the models")
@@ -286,7 +301,7 @@ async def test_edit_and_resend_forks_and_the_original_branch_stays(
         await finish(pilot)
         chat(app).query(UserMessage).first().focus()
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, EditText), "the editor")
+        await shown(pilot, EditText)
         app.screen.query_one(TextArea).text = "second try"
         await pilot.press("ctrl+s")
         await finish(pilot)
@@ -413,7 +428,7 @@ async def test_a_persona_and_parameters_set_for_one_conversation_are_sent_and_ke
         await finish(pilot)
         assert "system='Be kind.'" in texts(app)[-1] and "'temperature': 0.7" in texts(app)[-1]
         await pilot.press("ctrl+t")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConversationSettings), "settings")
+        await shown(pilot, ConversationSettings)
         dialog = app.screen
         dialog.query_one("#persona", Select).value = "terse"
         await pilot.pause()
@@ -495,3 +510,29 @@ async def test_the_real_model_names_a_conversation(config_file: Path, tmp_path: 
         [conversation] = db.conversations()
     assert conversation.title_by == "model"
     assert conversation.title and conversation.title != "How do I reverse a list in Python?"
+
+
+async def test_a_full_disk_mid_reply_is_said_once_and_the_chat_goes_on(
+    echo: Path, tmp_path: Path
+) -> None:
+    from genchat.tui.history import ChatHistory
+
+    def filling_store() -> Store:
+        """A store whose disk fills after the first few writes, as a full disk answers."""
+        opened = store(tmp_path)
+        pages = opened._db.execute("PRAGMA page_count").fetchone()[0]
+        opened._db.execute(f"PRAGMA max_page_count = {pages + 12}")
+        return opened
+
+    echo.write_text(scripted_profile("big", chunks=["x" * 5000] * 40))
+    app = make_app("big")
+    app.chat_history = ChatHistory(filling_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "A long answer, please")
+        await finish(pilot)
+        assert chat(app).query_one(AssistantMessage).text == "x" * 200_000
+        await send(pilot, "Again")
+        await finish(pilot)
+        assert len(chat(app).query(AssistantMessage)) == 2
+        warnings = [n for n in notifications(app) if "not being saved" in n]
+    assert len(warnings) == 1 and "disk is full" in warnings[0]

@@ -110,6 +110,32 @@ def test_two_stores_on_one_file_both_write(db_path: Path) -> None:
         assert {c.title for c in first.conversations()} == {"from the first", "from the second"}
 
 
+def test_a_write_locked_out_longer_than_the_busy_timeout_is_a_clear_error(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("genchat.store.BUSY_TIMEOUT_MS", 200)
+    with Store(db_path) as store:
+        conversation = store.new_conversation()
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another genchat in the middle of a long write
+        with pytest.raises(StoreError, match="Another genchat is writing to it"):
+            store.add_message(conversation, None, "user", "waits, then gives up")
+        other.execute("ROLLBACK")
+        store.add_message(conversation, None, "user", "then works")
+        assert [m.content for m in store.thread(conversation)] == ["then works"]
+
+
+def test_a_full_disk_is_a_clear_error_and_what_was_saved_stays(db_path: Path) -> None:
+    with Store(db_path) as store:
+        conversation = store.new_conversation()
+        kept = store.add_message(conversation, None, "user", "saved before the disk filled")
+        pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+        store._db.execute(f"PRAGMA max_page_count = {pages + 1}")  # as a full disk answers
+        with pytest.raises(StoreError, match="disk is full; free some space"):
+            store.add_message(conversation, kept, "assistant", "x" * 100_000)
+        assert [m.content for m in store.thread(conversation)] == ["saved before the disk filled"]
+
+
 def test_messages_form_a_tree_and_the_active_leaf_picks_the_branch(db_path: Path) -> None:
     with Store(db_path) as store:
         c = store.new_conversation()

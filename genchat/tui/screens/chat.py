@@ -35,7 +35,7 @@ from genchat.config import data_dir
 from genchat.errors import BackendError, GenchatError
 from genchat.profiles import Profile
 from genchat.reply import Reply
-from genchat.store import Status, StoredMessage
+from genchat.store import Status, Store, StoredMessage
 from genchat.titles import clean_title, title_request
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.dialogs import EditText
@@ -468,8 +468,7 @@ class ChatScreen(Screen[None]):
             if text is not None and text != view.text:
                 await self._resend(view, text)
 
-        keys = self._key_for("regenerate")
-        title = f"Edit and send again (a new version; to resend as it is, {keys})"
+        title = "Edit and send again: a new version of this message, with its own reply"
         self.app.push_screen(EditText(title, view.text), edited)
 
     async def _resend(self, view: MessageView, text: str) -> None:
@@ -503,7 +502,7 @@ class ChatScreen(Screen[None]):
             return
         message_id = view.message_id
 
-        def pick(store: Any) -> tuple[int, int]:
+        def pick(store: Store) -> tuple[int, int]:
             chosen = store.siblings(message_id)[index].id
             return chosen, store.newest_leaf(chosen)
 
