@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 TESTS = Path(__file__).parent
@@ -62,3 +63,21 @@ def run_genchat(
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def wait_for_streaming_text(db: Path, starts_with: str, timeout: float = 60) -> None:
+    """Wait until the history at `db` holds one exchange whose reply, still streaming in another
+    process, has saved text beginning with `starts_with`."""
+    from genchat.store import Store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if not db.exists():
+            continue
+        with Store(db) as store:
+            found = store.conversations()
+            thread = store.thread(found[0].id) if found else []
+        if len(thread) == 2 and thread[1].content.startswith(starts_with):
+            return
+    raise AssertionError(f"no saved reply beginning {starts_with!r} in {db} after {timeout} s")

@@ -33,6 +33,7 @@ from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
 from genchat.tui.widgets.status import StatusBar
+from tests.helpers import wait_for_streaming_text
 from tests.test_tui import chat, finish, notifications, scripted_profile, send, wait_for
 
 SIZE = (100, 32)
@@ -74,6 +75,13 @@ async def shown(pilot: Pilot[None], screen: type[Screen[Any]]) -> None:
         return isinstance(top, screen) and top.is_mounted and bool(top.children)
 
     await wait_for(pilot, ready, screen.__name__)
+
+
+async def exchange(pilot: Pilot[None], *prompts: str) -> None:
+    """Send each prompt and wait for its reply."""
+    for prompt in prompts:
+        await send(pilot, prompt)
+        await finish(pilot)
 
 
 async def open_history(pilot: Pilot[None]) -> HistoryScreen:
@@ -295,10 +303,7 @@ async def test_edit_and_resend_forks_and_the_original_branch_stays(
 ) -> None:
     app = make_app("echo")
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "first try")
-        await finish(pilot)
-        await send(pilot, "follow-up")
-        await finish(pilot)
+        await exchange(pilot, "first try", "follow-up")
         chat(app).query(UserMessage).first().focus()
         await pilot.press("e")
         await shown(pilot, EditText)
@@ -323,10 +328,7 @@ async def test_fork_from_a_message_opens_a_new_conversation_up_to_it(
 ) -> None:
     app = make_app("echo")
     async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "one")
-        await finish(pilot)
-        await send(pilot, "two")
-        await finish(pilot)
+        await exchange(pilot, "one", "two")
         original = app.chat_history.conversation
         chat(app).query(AssistantMessage).first().focus()
         await pilot.press("f")
@@ -381,17 +383,7 @@ def test_the_tui_killed_mid_reply_keeps_the_partial_reply_marked_interrupted(
         os.write(leader, b"Talk")
         time.sleep(0.5)  # keys that arrive together would read as typed text, Enter included
         os.write(leader, b"\r")
-        while time.monotonic() < deadline:
-            time.sleep(0.1)
-            if not path.exists():
-                continue
-            with Store(path) as db:
-                found = db.conversations()
-                thread = db.thread(found[0].id) if found else []
-            if len(thread) == 2 and thread[1].content.startswith("word0 word1 "):
-                break
-        else:
-            pytest.fail("the reply never reached the database")
+        wait_for_streaming_text(path, "word0 word1 ")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

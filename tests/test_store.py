@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genchat.store import MIGRATIONS, SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
-from tests.helpers import run_genchat
+from tests.helpers import run_genchat, wait_for_streaming_text
 
 SCRIPTED = {"GENCHAT_PLUGINS": "scripted"}
 
@@ -334,16 +334,7 @@ def test_ask_killed_mid_reply_leaves_it_interrupted(
     )
     path = tmp_path / "data" / "genchat.db"
     try:
-        for _ in range(400):  # until the first batch of text is on disk
-            time.sleep(0.05)
-            if path.exists():
-                with Store(path) as store:
-                    found = store.conversations()
-                    thread = store.thread(found[0].id) if found else []
-                if len(thread) == 2 and thread[1].content:
-                    break
-        else:
-            pytest.fail("the reply never reached the database")
+        wait_for_streaming_text(path, "word0 word1 ")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
