@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the last conversation in the history (it is sent as context)",
     )
 
+    compare = sub.add_parser(
+        "compare",
+        parents=[common],
+        help="open two to four profiles side by side",
+        description="Send each prompt to two to four profiles at once, side by side.",
+    )
+    compare.add_argument("profiles", nargs="+", metavar="PROFILE", help="two to four profiles")
+
     history = sub.add_parser("history", help="list saved conversations, newest first")
     history.add_argument("-s", "--search", metavar="WORDS", help="only those whose text matches")
     history.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="at most N")
@@ -163,6 +171,18 @@ def run(argv: Sequence[str] | None = None) -> int:
             from genchat.commands import run_config
 
             return run_config(args)
+        if args.command == "compare":
+            if not 2 <= len(args.profiles) <= 4:
+                print(
+                    f"genchat: compare takes two to four profiles, not {len(args.profiles)} "
+                    "(see `genchat models`)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            from genchat.tui.app import make_app
+
+            make_app(no_plugins=args.no_plugins, compare=args.profiles).run()
+            return EXIT_OK
         if args.command in ("history", "export", "import"):
             from genchat import history_commands
 

@@ -72,6 +72,10 @@ class StoredMessage:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     created: float = 0.0
+    pane: int | None = None
+    """In a compare session, the pane (0-3) that wrote this reply."""
+    chosen: bool = False
+    """In a compare session, whether this reply is the one every pane continued from."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ class Store:
         metrics: Mapping[str, Any] | None = None,
         error: str | None = None,
         reasoning: str = "",
+        pane: int | None = None,
     ) -> int:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
         now = time.time()
@@ -287,7 +292,7 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning,"
                 " status, error, profile, backend, model, adapter, params, metrics, writer_pid,"
-                " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created, pane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     parent_id,
@@ -304,6 +309,7 @@ class Store:
                     json.dumps(dict(metrics or {})),
                     os.getpid() if status == "streaming" else None,
                     now,
+                    pane,
                 ),
             )
             message_id = int(cursor.lastrowid or 0)
@@ -366,6 +372,16 @@ class Store:
             db.execute(
                 "UPDATE conversations SET settings = ? WHERE id = ?",
                 (json.dumps(dict(settings)), conversation_id),
+            )
+
+    def choose(self, message_id: int, chosen: bool = True) -> None:
+        """Mark a compare reply as the one every pane continues from (or unmark it); its
+        siblings are unmarked."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE messages SET chosen = (id = ? AND ?) WHERE parent_id ="
+                " (SELECT parent_id FROM messages WHERE id = ?) AND pane IS NOT NULL",
+                (message_id, chosen, message_id),
             )
 
     def set_active_leaf(self, conversation_id: int, leaf: int | None) -> None:
@@ -492,6 +508,21 @@ class Store:
                 (leaf, conversation_id),
             ).fetchall()
         return [_message(row) for row in rows]
+
+    def turns(self, conversation_id: int) -> list[tuple[StoredMessage, list[StoredMessage]]]:
+        """A compare session as it was written: each prompt, oldest first, with every reply
+        to it (regenerated ones too), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        messages = [_message(row) for row in rows]
+        replies: dict[int, list[StoredMessage]] = {}
+        for m in messages:
+            if m.role == "assistant" and m.parent_id is not None:
+                replies.setdefault(m.parent_id, []).append(m)
+        return [(m, replies.get(m.id, [])) for m in messages if m.role == "user"]
 
     def children(self, message_id: int) -> list[StoredMessage]:
         """The replies or edits that branch from `message_id`, oldest first."""
@@ -649,7 +680,7 @@ class Store:
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, parent_id, role, content, status, reasoning, profile, backend,"
-    " model, adapter, params, metrics, error, created"
+    " model, adapter, params, metrics, error, created, pane, chosen"
 )
 
 
@@ -665,6 +696,7 @@ def _message(row: Sequence[Any]) -> StoredMessage:
     values = list(row)
     values[11] = json.loads(values[11] or "{}")
     values[12] = json.loads(values[12] or "{}")
+    values[16] = bool(values[16])
     return StoredMessage(*values)
 
 

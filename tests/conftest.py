@@ -1,15 +1,20 @@
-"""Every test runs in its own config, data and cache directories, with no third-party plugins."""
+"""Every test runs in its own config, data and cache directories, with no third-party plugins;
+and the servers that tests share (the fault server, llama.cpp's server) start once a session."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from genchat.embedded import embedded_model_path
 from tests.fault_server import FaultServer
-from tests.helpers import make_plugin_site, plugin_path
+from tests.helpers import free_port, make_plugin_site, plugin_path
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +67,38 @@ def test_plugins(
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     monkeypatch.setenv("PYTHONPATH", path)
     yield path
+
+
+@pytest.fixture(scope="session")
+def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m llama_cpp.server` serving the embedded model; yields its base_url."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path),
+                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+                "--n_ctx", "2048", "--n_threads", "2",
+                # Serve concurrent requests one after another, not by cutting the first short.
+                "--interrupt_requests", "False",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +82,10 @@ def wait_for_streaming_text(db: Path, starts_with: str, timeout: float = 60) -> 
         if len(thread) == 2 and thread[1].content.startswith(starts_with):
             return
     raise AssertionError(f"no saved reply beginning {starts_with!r} in {db} after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from genchat import Backend, ChatRequest, GenerationParams, Message, TextDelta
@@ -32,52 +29,10 @@ from genchat.errors import (
 from genchat.reply import Reply
 from tests.backend_contract import BackendContract, collect, text_of
 from tests.fault_server import PARTIAL, TEXT, TOKENS, UTF8_TEXT, FaultServer
-from tests.helpers import run_genchat
+from tests.helpers import free_port, run_genchat
 
 SECRET = "sk-genchat-test-0123456789abcdef"
 """An API key that must never appear in anything genchat shows or writes."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` serving the embedded model; yields its base_url."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path),
-                "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-                "--n_ctx", "2048", "--n_threads", "2",
-                # Serve concurrent requests one after another, not by cutting the first short.
-                "--interrupt_requests", "False",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def openai(base_url: str, **options: Any) -> OpenAIBackend:

@@ -83,3 +83,26 @@ def test_the_model_picker(snap_compare: Any) -> None:
 
     app = make_app("scripted", clock=fixed_clock)
     assert snap_compare(app, terminal_size=SIZE, run_before=open_picker)
+
+
+PANE_REPLIES = {
+    "scripted": REPLY,
+    "terse": ["Use `a + b`."],
+    "listy": ["Two ways:\n\n", "- `a + b`\n", "- `sum([a, b])`\n"],
+    "flaky": None,
+}
+
+
+@pytest.mark.parametrize("width", [80, 200])
+@pytest.mark.parametrize("panes", [2, 3, 4])
+def test_the_compare_screen(snap_compare: Any, config_file: Path, panes: int, width: int) -> None:
+    """Panes with their number, profile and model, the metrics line, the prompt and each reply
+    (the fourth pane's backend fails: its error stays in it); the mode line, the prompt and the
+    keys. At 80 columns the panes stack; at 200 they stand side by side."""
+    lines = []
+    for name, chunks in PANE_REPLIES.items():
+        lines.append(f'[profiles.{name}]\nbackend = "scripted"')
+        lines.append(f"chunks = {json.dumps(chunks)}" if chunks else "fail_after = 1")
+    config_file.write_text("\n".join(lines) + "\n")
+    app = make_app(compare=list(PANE_REPLIES)[:panes], clock=fixed_clock)
+    assert snap_compare(app, terminal_size=(width, 40), run_before=ask("Add two numbers in Python"))

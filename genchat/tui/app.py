@@ -16,6 +16,7 @@ from genchat.profiles import Profiles, open_profiles
 from genchat.tui.history import ChatHistory
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.chat import ChatScreen
+from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.widgets.code import warm_up
 
 
@@ -35,9 +36,12 @@ class GenchatApp(App[None]):
         *,
         conversation: int | Literal["last"] | None = None,
         continue_with: Target | None = None,
+        compare: list[Target] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
+        self.compare = compare
+        """Targets to open the compare screen on, at start."""
         self.continue_with = continue_with
         """The target that `conversation` continues with, instead of its own."""
         self.profiles = profiles
@@ -61,6 +65,8 @@ class GenchatApp(App[None]):
         self.push_screen(
             ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
         )
+        if self.compare:
+            self.push_screen(CompareScreen(self.compare))
         self.call_after_refresh(self._after_first_screen)
 
     def _after_first_screen(self) -> None:
@@ -110,20 +116,24 @@ def make_app(
     *,
     no_plugins: bool = False,
     conversation: int | Literal["last"] | None = None,
+    compare: list[str] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GenchatApp:
     """Build the app on `profile` (default: the config's `default_profile`), opening a stored
     `conversation` to continue (`last`: the latest) where one is given: with `profile` when
-    that is given, else with the conversation's own.
+    that is given, else with the conversation's own. `compare` opens the compare screen on
+    those profiles.
 
     Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
     """
     profiles = open_profiles(no_plugins=no_plugins)
     chosen = profiles.get(profile)
+    panes = [Target(profiles.get(name).name) for name in compare or ()]
     return GenchatApp(
         profiles,
         Target(chosen.name),
         conversation=conversation,
         continue_with=Target(chosen.name) if profile else None,
+        compare=panes or None,
         clock=clock,
     )

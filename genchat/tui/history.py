@@ -44,7 +44,8 @@ class ChatHistory:
         """What opening the store found (a damaged file moved aside, interrupted replies)."""
         self.conversation: int | None = None
         self.leaf: int | None = None
-        self._saved_at = 0.0
+        self._saved_at: dict[int, float] = {}
+        """When each streaming reply's text was last written."""
 
     def open_soon(self) -> None:
         """Open the store in the background, so that the first message does not wait for it."""
@@ -119,17 +120,17 @@ class ChatHistory:
             self.leaf = store.add_message(
                 self.conversation, self.leaf, "assistant", "", status="streaming", **meta
             )
+            self._saved_at[self.leaf] = time.monotonic()
             return self.leaf
 
-        self._saved_at = time.monotonic()
         return await self._run(add)
 
     def progress(self, message_id: int | None, text: Callable[[], str]) -> None:
-        """Save the streaming text if a second has passed since the last save; never waits."""
+        """Save the streaming text if a second has passed since its last save; never waits."""
         now = time.monotonic()
-        if message_id is None or now - self._saved_at < SAVE_INTERVAL_S:
+        if message_id is None or now - self._saved_at.get(message_id, 0.0) < SAVE_INTERVAL_S:
             return
-        self._saved_at = now
+        self._saved_at[message_id] = now
         content = text()
         self._submit(lambda store: store.update_message(message_id, content=content))
 
@@ -143,6 +144,7 @@ class ChatHistory:
     ) -> None:
         if message_id is None:
             return
+        self._saved_at.pop(message_id, None)
         await self._run(
             lambda store: store.update_message(
                 message_id, content=text, status=status, metrics=metrics, error=error

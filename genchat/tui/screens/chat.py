@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -23,7 +22,6 @@ from genchat.chat import (
     GenerationParams,
     Loading,
     Message,
-    Metrics,
     Notice,
     Queued,
     ReasoningDelta,
@@ -42,7 +40,14 @@ from genchat.tui.screens.dialogs import EditText
 from genchat.tui.screens.history import HistoryChoice, HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
-from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
+from genchat.tui.widgets.message import (
+    AssistantMessage,
+    ErrorMessage,
+    MessageView,
+    UserMessage,
+    stored_metrics,
+    stored_reply,
+)
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
 
@@ -70,6 +75,7 @@ class ChatScreen(Screen[None]):
     | ctrl+g | `regenerate` | Answer the last message again; the earlier reply stays a version. |
     | ctrl+o | `pick_model` | Choose the profile and model. |
     | ctrl+t | `settings` | This conversation's persona, system prompt and parameters. |
+    | f2 | `compare` | Compare this model with another, side by side. |
     | ctrl+r | `copy_reply` | Copy the last reply. |
     | ctrl+b | `copy_code` | Copy the last code block. |
     | ctrl+s | `save_copy` | Save what was last copied to a file. |
@@ -93,6 +99,7 @@ class ChatScreen(Screen[None]):
             id="settings",
             tooltip="Persona, system prompt and parameters of this conversation",
         ),
+        Binding("f2", "compare", "Compare", id="compare", tooltip="Compare models side by side"),
         Binding("ctrl+r", "copy_reply", "Copy", id="copy_reply", tooltip="Copy the last reply"),
         Binding("ctrl+b", "copy_code", "Code", id="copy_code", tooltip="Copy the last code block"),
         Binding(
@@ -224,6 +231,17 @@ class ChatScreen(Screen[None]):
             self.notify("The next message uses these settings.", timeout=3)
 
         self.app.push_screen(ConversationSettings(profile, personas, self.settings), changed)
+
+    def action_compare(self) -> None:
+        """Open the compare screen on this chat's target and the next profile; each pane's
+        model can then be changed (Ctrl+O there)."""
+        from genchat.tui.screens.compare import CompareScreen
+
+        names = [n for n in self.genchat.profiles.profiles if n != self.target.profile]
+        if not names:
+            self.notify("There is only one profile: add another to compare.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen([self.target, Target(names[0])]))
 
     # -- sending and streaming ---------------------------------------------------------------
 
@@ -564,6 +582,10 @@ class ChatScreen(Screen[None]):
                     self.notify("There is no saved conversation yet: this one is new.")
                 return False
             conversation_id = last.id
+        wanted = conversation_id
+        found = await saved.call(lambda store: store.conversation(wanted))
+        if found is not None and found.kind == "compare":
+            return await self._open_compare(found.id)
         opened = await saved.open(conversation_id, leaf)
         self._report_history()
         if opened is None:
@@ -581,14 +603,7 @@ class ChatScreen(Screen[None]):
             if message.role == "user":
                 views.append(UserMessage(message.content, message.id))
             elif message.role == "assistant":
-                reply = AssistantMessage(_stored_label(message), message.id)
-                reply.preset(
-                    message.content,
-                    reasoning=message.reasoning,
-                    footer=_stored_footer(message),
-                    state=message.status,
-                )
-                views.append(reply)
+                views.append(stored_reply(message))
         messages = self.query_one("#messages", VerticalScroll)
         await messages.remove_children()
         await messages.mount_all(views)
@@ -599,7 +614,7 @@ class ChatScreen(Screen[None]):
         messages.anchor()
         status = self.query_one(StatusBar)
         last_reply = next((m for m in reversed(opened.thread) if m.role == "assistant"), None)
-        status.metrics = _stored_metrics(last_reply) if last_reply else ""
+        status.metrics = stored_metrics(last_reply) if last_reply else ""
         status.context = ""
         focused = next((v for v in views if focus is not None and v.message_id == focus), None)
         if focused is not None:
@@ -607,6 +622,30 @@ class ChatScreen(Screen[None]):
             focused.scroll_visible(animate=False)
         else:
             self.query_one("#prompt", PromptInput).focus()
+        return True
+
+    async def _open_compare(self, conversation_id: int) -> bool:
+        """Reopen a saved comparison on the compare screen, to read or continue it."""
+        from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen, restore_turns
+
+        stored = await self.genchat.chat_history.call(lambda store: store.turns(conversation_id))
+        targets, turns, _ = restore_turns(stored or [])
+        known = self.genchat.profiles.profiles
+        for index, target in enumerate(targets):
+            if target.profile not in known:
+                self.notify(
+                    f"Profile {target.profile!r} of pane {index + 1} no longer exists; the pane "
+                    f"continues with {self.target.profile!r}.",
+                    severity="warning",
+                    timeout=8,
+                )
+                targets[index] = self.target
+        if not MIN_PANES <= len(targets) <= MAX_PANES:
+            self.notify("That comparison has no replies to show.", severity="warning")
+            return False
+        self.app.push_screen(
+            CompareScreen(targets, conversation=conversation_id, turns=turns, stored=stored)
+        )
         return True
 
     def _stored_target(self, thread: list[StoredMessage], profile: str | None) -> Target:
@@ -736,29 +775,3 @@ class ChatScreen(Screen[None]):
 
     def action_page_down(self) -> None:
         self.query_one("#messages", VerticalScroll).scroll_page_down()
-
-
-def _stored_label(message: StoredMessage) -> str:
-    model = message.adapter or message.model
-    return " · ".join(p for p in (message.profile, model) if p) or "assistant"
-
-
-def _stored_metrics(message: StoredMessage) -> str:
-    known = {f.name for f in dataclasses.fields(Metrics)}
-    values = {k: v for k, v in message.metrics.items() if k in known}
-    if "wall_s" not in values:
-        return ""
-    try:
-        return format_metrics(Metrics(**values))
-    except (TypeError, ValueError):
-        return ""
-
-
-def _stored_footer(message: StoredMessage) -> str:
-    state = {
-        "stopped": "stopped",
-        "error": f"failed: {message.error}" if message.error else "failed",
-        "interrupted": "interrupted: genchat stopped while this streamed",
-        "streaming": "still streaming in another genchat",
-    }.get(message.status, "")
-    return " · ".join(p for p in (state, _stored_metrics(message)) if p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import time
 from typing import ClassVar
@@ -18,8 +19,11 @@ from textual.message import Message
 from textual.widgets import Collapsible, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
+from genchat.chat import Metrics
 from genchat.errors import GenchatError
+from genchat.store import StoredMessage
 from genchat.tui.widgets.markdown import MarkdownView
+from genchat.tui.widgets.status import format_metrics
 
 _STATE_COLOURS = {"stopped": "warning", "interrupted": "warning", "error": "error"}
 """The theme colour of a finished reply's left border, by state."""
@@ -308,3 +312,42 @@ def _piece_end(text: str, start: int) -> int:
         return end
     newline = text.rfind("\n", start, end)
     return newline + 1 if newline >= start else end
+
+
+def _stored_label(message: StoredMessage) -> str:
+    model = message.adapter or message.model
+    return " · ".join(p for p in (message.profile, model) if p) or "assistant"
+
+
+def stored_metrics(message: StoredMessage) -> str:
+    """A stored reply's metrics, as the status bar shows them."""
+    known = {f.name for f in dataclasses.fields(Metrics)}
+    values = {k: v for k, v in message.metrics.items() if k in known}
+    if "wall_s" not in values:
+        return ""
+    try:
+        return format_metrics(Metrics(**values))
+    except (TypeError, ValueError):
+        return ""
+
+
+def _stored_footer(message: StoredMessage) -> str:
+    state = {
+        "stopped": "stopped",
+        "error": f"failed: {message.error}" if message.error else "failed",
+        "interrupted": "interrupted: genchat stopped while this streamed",
+        "streaming": "still streaming in another genchat",
+    }.get(message.status, "")
+    return " · ".join(p for p in (state, stored_metrics(message)) if p)
+
+
+def stored_reply(message: StoredMessage) -> AssistantMessage:
+    """A reply from the history, finished, ready to mount."""
+    view = AssistantMessage(_stored_label(message), message.id)
+    view.preset(
+        message.content,
+        reasoning=message.reasoning,
+        footer=_stored_footer(message),
+        state=message.status,
+    )
+    return view

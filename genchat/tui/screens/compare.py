@@ -1,0 +1,434 @@
+"""The compare screen: one prompt to two to four targets, streaming side by side.
+
+Each pane streams in a worker group of its own (`pane-N`), so stopping or regenerating one pane
+never touches another, and a slow or failing pane holds up nobody. Two panes on one local model
+share it: the model's lock serialises them, and the waiting pane says "queued", with its queue
+time apart from its time to first token.
+
+What each pane is sent next depends on the continuation of each earlier turn: by default every
+pane continues its own thread (each model sees its own earlier answers); once the user picks a
+pane's reply for a turn, every pane sees that reply for it instead.
+
+A session is saved in the history as a conversation of kind `compare`: each prompt is a user
+message, each pane's reply a child of it with the pane's number (a regenerated reply is
+another child of the same pane), and the reply chosen to continue is marked `chosen`. The next
+prompt hangs under the chosen reply, or the first pane's. The history screen reopens it here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import WorkerCancelled, WorkerFailed
+
+from genchat.chat import ChatRequest, Message, Target
+from genchat.errors import GenchatError
+from genchat.reply import Reply
+from genchat.store import Store, StoredMessage
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import stored_metrics, stored_reply
+from genchat.tui.widgets.pane import Pane
+from genchat.tui.widgets.prompt import PromptInput
+
+if TYPE_CHECKING:
+    from genchat.tui.app import GenchatApp
+
+MIN_PANES, MAX_PANES = 2, 4
+MIN_PANE_WIDTH = 36
+"""Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
+
+
+@dataclass
+class Turn:
+    """One prompt and each pane's reply to it."""
+
+    prompt: str
+    replies: dict[int, str] = field(default_factory=dict)
+    """Pane index -> the text of its reply (what it had, where it stopped or failed)."""
+    chosen: int | None = None
+    """The pane whose reply every pane continues from; `None`: each its own."""
+    prompt_id: int | None = None
+    """The prompt's id in the history store."""
+    reply_ids: dict[int, int] = field(default_factory=dict)
+    """Pane index -> its reply's id in the history store."""
+
+    def continuation_id(self) -> int | None:
+        """What the next prompt is saved under: the chosen reply, else the first pane's."""
+        if self.chosen is not None and self.chosen in self.reply_ids:
+            return self.reply_ids[self.chosen]
+        first = min(self.reply_ids, default=None)
+        return self.reply_ids[first] if first is not None else self.prompt_id
+
+
+def restore_turns(
+    stored: list[tuple[StoredMessage, list[StoredMessage]]],
+) -> tuple[list[Target], list[Turn], dict[int, StoredMessage]]:
+    """A saved session: each pane's target (from its latest reply), the turns, and each pane's
+    latest reply in the last turn that has one."""
+    latest: dict[int, StoredMessage] = {}
+    turns = []
+    for prompt, replies in stored:
+        turn = Turn(prompt.content, prompt_id=prompt.id)
+        for reply in replies:  # oldest first: a regenerated reply replaces the earlier one
+            if reply.pane is None:
+                continue
+            turn.replies[reply.pane] = reply.content
+            turn.reply_ids[reply.pane] = reply.id
+            latest[reply.pane] = reply
+            if reply.chosen:
+                turn.chosen = reply.pane
+        turns.append(turn)
+    targets = [
+        Target(latest[pane].profile or "", latest[pane].adapter or latest[pane].model)
+        for pane in sorted(latest)
+    ]
+    return targets, turns, latest
+
+
+class CompareScreen(Screen[None]):
+    """Two to four targets side by side. The keys that act on one pane act on the current one
+    (its number is highlighted); Alt+Left and Alt+Right move between panes.
+
+    | Key | Binding id | Action |
+    | --- | --- | --- |
+    | escape | `stop_all` | Stop every pane. |
+    | ctrl+x | `stop_pane` | Stop the current pane. |
+    | ctrl+g | `regenerate_pane` | Answer the last prompt again in the current pane. |
+    | ctrl+k | `keep_reply` | Every pane continues from the current pane's reply (again: undo). |
+    | ctrl+o | `pick_pane_model` | Change the current pane's profile and model. |
+    | ctrl+s | `sync_scroll` | Scroll every pane together, or each alone. |
+    | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stop_all", "Stop all", id="stop_all"),
+        Binding("ctrl+x", "stop_pane", "Stop pane", id="stop_pane", priority=True),
+        Binding("ctrl+g", "regenerate_pane", "Retry pane", id="regenerate_pane"),
+        Binding(
+            "ctrl+k",
+            "keep_reply",
+            "Continue from",
+            id="keep_reply",
+            priority=True,
+            tooltip="Continue every pane from the current pane's last reply",
+        ),
+        Binding("ctrl+o", "pick_pane_model", "Model", id="pick_pane_model"),
+        Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
+        Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
+        Binding("alt+right", "move(1)", "Next pane", id="next_pane", show=False),
+    ]
+
+    def __init__(
+        self,
+        targets: list[Target],
+        *,
+        conversation: int | None = None,
+        turns: list[Turn] | None = None,
+        stored: list[tuple[StoredMessage, list[StoredMessage]]] | None = None,
+    ) -> None:
+        """Compare `targets`; or, with `conversation`, its `turns` and `stored` messages,
+        continue a saved session (see `restore_turns`)."""
+        if not MIN_PANES <= len(targets) <= MAX_PANES:
+            raise ValueError(f"compare takes {MIN_PANES} to {MAX_PANES} targets")
+        super().__init__()
+        self.targets = list(targets)
+        self.turns: list[Turn] = turns or []
+        self.conversation = conversation
+        """The session's id in the history store, once saved."""
+        self._stored = stored or []
+        self.current = 0
+        self.sync_scroll = False
+        self._syncing = False
+        self._history_failure_shown = False
+
+    @property
+    def genchat(self) -> GenchatApp:
+        from genchat.tui.app import GenchatApp
+
+        assert isinstance(self.app, GenchatApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="panes"):
+            for index, target in enumerate(self.targets):
+                yield Pane(index, target, self._label(target))
+        yield Static(id="compare-mode")
+        yield PromptInput(id="prompt")
+        yield Footer(compact=True)
+
+    async def on_mount(self) -> None:
+        self.query_one(PromptInput).focus()
+        if self._stored:
+            await self._show_stored()
+        self._show_mode()
+        for pane in self.panes:
+            self.watch(pane.messages, "scroll_y", lambda _y, p=pane: self._scrolled(p), init=False)
+
+    @property
+    def panes(self) -> list[Pane]:
+        return list(self.query(Pane))
+
+    def _label(self, target: Target) -> str:
+        model = target.model
+        if model is None:
+            try:
+                model = self.genchat.profiles.backend(target.profile).default_model
+            except GenchatError:
+                model = None
+        return f"{target.profile} · {model}" if model else target.profile
+
+    async def _show_stored(self) -> None:
+        """Draw a saved session: every prompt, and each pane's latest reply to it."""
+        for prompt, replies in self._stored:
+            latest = {reply.pane: reply for reply in replies if reply.pane is not None}
+            for pane in self.panes:
+                await pane.add_prompt(prompt.content)
+                if pane.index in latest:
+                    view = stored_reply(latest[pane.index])
+                    await pane.messages.mount(view)
+                    pane.show_stored(view, stored_metrics(latest[pane.index]))
+        for pane in self.panes:
+            pane.messages.scroll_end(animate=False)
+            pane.messages.anchor()
+
+    def _show_mode(self) -> None:
+        chosen = self.turns[-1].chosen if self.turns else None
+        for pane in self.panes:
+            pane.show_header(current=pane.index == self.current, continues=pane.index == chosen)
+        if chosen is None:
+            mode = "Next prompt: every pane continues its own thread."
+        else:
+            mode = f"Next prompt: every pane continues from pane {chosen + 1}'s reply."
+        sync = " Scrolling together." if self.sync_scroll else ""
+        self.query_one("#compare-mode", Static).update(Text(mode + sync, style="dim"))
+
+    # -- sending -------------------------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return any(pane.streaming for pane in self.panes)
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        if not event.text.strip():
+            return
+        if self.streaming:
+            self.notify("Panes are still streaming: Esc stops them.", severity="warning")
+            return
+        event.prompt.clear()
+        previous = self.turns[-1] if self.turns else None
+        turn = Turn(event.text)
+        self.turns.append(turn)
+        for pane in self.panes:
+            await pane.add_prompt(event.text)
+        turn.prompt_id = await self._save_prompt(
+            event.text, previous.continuation_id() if previous else None
+        )
+        for pane in self.panes:
+            await self._answer(pane)
+        self._show_mode()
+
+    async def _save_prompt(self, text: str, parent: int | None) -> int | None:
+        def add(store: Store) -> int:
+            if self.conversation is None:
+                self.conversation = store.new_conversation(
+                    kind="compare", profile=self.targets[0].profile
+                )
+            return store.add_message(self.conversation, parent, "user", text)
+
+        saved_id = await self.genchat.chat_history.call(add)
+        self._report_history()
+        return saved_id
+
+    def _report_history(self) -> None:
+        saved = self.genchat.chat_history
+        if saved.failure is not None and not self._history_failure_shown:
+            self._history_failure_shown = True
+            self.notify(
+                f"{saved.failure.message} The comparison works, but is not being saved.",
+                title=saved.failure.title,
+                severity="warning",
+                timeout=15,
+            )
+
+    def _request_messages(self, pane: Pane) -> list[Message]:
+        """What `pane` is sent: its system prompt, then each turn with the reply that continues
+        it for this pane, then the last prompt."""
+        messages = []
+        for turn in self.turns[:-1]:
+            messages.append(Message("user", turn.prompt))
+            reply = turn.replies.get(pane.index if turn.chosen is None else turn.chosen)
+            if reply:
+                messages.append(Message("assistant", reply))
+        messages.append(Message("user", self.turns[-1].prompt))
+        return messages
+
+    async def _answer(self, pane: Pane) -> None:
+        """Start the pane's reply to the last prompt, in the pane's own worker group."""
+        try:
+            profile = self.genchat.profiles.get(pane.target.profile)
+            backend = self.genchat.profiles.backend(profile.name)
+        except GenchatError as exc:
+            from genchat.tui.widgets.message import ErrorMessage
+
+            await pane.messages.mount(ErrorMessage(exc))
+            return
+        system = [Message("system", profile.system)] if profile.system else []
+        request = ChatRequest(
+            [*system, *self._request_messages(pane)],
+            params=profile.params,
+            model=pane.target.model,
+        )
+        reply = Reply(
+            backend,
+            request,
+            source=self.genchat.profiles.source_of(profile.backend),
+            clock=self.genchat.clock,
+        )
+        await pane.start(reply)
+        turn = self.turns[-1]
+        saved = self.genchat.chat_history
+        conversation, prompt_id = self.conversation, turn.prompt_id
+        reply_id = None
+        if conversation is not None and prompt_id is not None:
+            reply_id = await saved.call(
+                lambda store: store.add_message(
+                    conversation,
+                    prompt_id,
+                    "assistant",
+                    "",
+                    status="streaming",
+                    profile=profile.name,
+                    backend=backend.name,
+                    model=pane.target.model or backend.default_model,
+                    adapter=pane.target.model if backend.supports_adapters else None,
+                    params=request.params.as_dict(),
+                    pane=pane.index,
+                )
+            )
+        if reply_id is not None:
+            turn.reply_ids[pane.index] = reply_id
+
+        async def run() -> None:
+            try:
+                await pane.stream(lambda: saved.progress(reply_id, lambda: reply.text))
+            finally:
+                turn.replies[pane.index] = reply.text
+                error = reply.error.one_line() if reply.error else None
+                await saved.finish_reply(
+                    reply_id, reply.text, pane.state or "stopped", reply.metrics.as_dict(), error
+                )
+
+        self.run_worker(run(), group=f"pane-{pane.index}", exclusive=True, exit_on_error=False)
+
+    # -- one pane, or all ------------------------------------------------------------------------
+
+    def _pane(self) -> Pane:
+        return self.panes[self.current]
+
+    def action_move(self, step: int) -> None:
+        self.current = (self.current + step) % len(self.panes)
+        self._show_mode()
+
+    def action_stop_all(self) -> None:
+        for pane in self.panes:
+            self.workers.cancel_group(self, f"pane-{pane.index}")
+
+    def action_stop_pane(self) -> None:
+        self.workers.cancel_group(self, f"pane-{self.current}")
+
+    async def _stop_and_wait(self, pane: Pane) -> None:
+        for worker in self.workers.cancel_group(self, f"pane-{pane.index}"):
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
+
+    async def action_regenerate_pane(self) -> None:
+        """Answer the last prompt again in the current pane; the other panes keep theirs."""
+        if not self.turns:
+            self.notify("There is nothing to answer again yet.", severity="warning")
+            return
+        pane = self._pane()
+        await self._stop_and_wait(pane)
+        await pane.take_back_reply()
+        turn = self.turns[-1]
+        turn.replies.pop(pane.index, None)
+        if turn.chosen == pane.index:
+            turn.chosen = None
+            self._show_mode()
+            replaced = turn.reply_ids.get(pane.index)
+            if replaced is not None:
+                await self.genchat.chat_history.call(lambda store: store.choose(replaced, False))
+        await self._answer(pane)
+
+    def action_keep_reply(self) -> None:
+        """Make the current pane's last reply the one every pane continues from (or, when it
+        already is, let each pane continue its own again)."""
+        if not self.turns:
+            self.notify("There is no reply to continue from yet.", severity="warning")
+            return
+        pane, turn = self._pane(), self.turns[-1]
+        if pane.streaming:
+            self.notify(f"Pane {pane.index + 1} is still streaming.", severity="warning")
+            return
+        if not turn.replies.get(pane.index):
+            self.notify(f"Pane {pane.index + 1} has no reply to continue from.", severity="warning")
+            return
+        turn.chosen = None if turn.chosen == pane.index else pane.index
+        self._show_mode()
+        reply_id = turn.reply_ids.get(pane.index)
+        if reply_id is not None:
+            chosen = turn.chosen is not None
+            self.run_worker(
+                self.genchat.chat_history.call(lambda store: store.choose(reply_id, chosen))
+            )
+
+    def action_pick_pane_model(self) -> None:
+        pane = self._pane()
+        if pane.streaming:
+            self.notify(
+                f"Pane {pane.index + 1} is streaming: stop it (Ctrl+X) before changing its model.",
+                severity="warning",
+            )
+            return
+
+        def picked(target: Target | None) -> None:
+            if target is not None and target != pane.target:
+                pane.target = target
+                pane.label = self._label(target)
+                self._show_mode()
+
+        self.app.push_screen(ModelPicker(self.genchat.profiles, pane.target), picked)
+
+    def action_sync_scroll(self) -> None:
+        self.sync_scroll = not self.sync_scroll
+        self._show_mode()
+
+    def _scrolled(self, source: Pane) -> None:
+        """With synchronised scrolling, put every other pane at the same relative place."""
+        if not self.sync_scroll or self._syncing:
+            return
+        scroll = source.messages
+        share = scroll.scroll_y / scroll.max_scroll_y if scroll.max_scroll_y else 1.0
+        self._syncing = True
+        try:
+            for pane in self.panes:
+                if pane is not source:
+                    other = pane.messages
+                    other.scroll_to(y=share * other.max_scroll_y, animate=False)
+        finally:
+            self._syncing = False
+
+    def on_resize(self) -> None:
+        """Side by side where each pane gets `MIN_PANE_WIDTH` columns, else one above another."""
+        panes = self.query_one("#panes", Horizontal)
+        stacked = self.size.width < MIN_PANE_WIDTH * len(self.targets)
+        panes.set_class(stacked, "-stacked")

@@ -1,0 +1,177 @@
+"""One pane of the compare screen: its target, live metrics, and its side of the conversation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from genchat.chat import (
+    Loading,
+    Metrics,
+    Notice,
+    Queued,
+    ReasoningDelta,
+    Started,
+    Target,
+    TextDelta,
+)
+from genchat.errors import BackendError
+from genchat.reply import Reply
+from genchat.store import Status
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage
+
+FINISH_WORDS = {
+    "stop": "done",
+    "length": "cut at max tokens",
+    "cancelled": "stopped",
+    "content_filter": "filtered",
+}
+
+
+def live_metrics(metrics: Metrics, *, finish: str = "") -> str:
+    """TTFT, tokens/s, tokens, elapsed, queue and load time, and how the reply ended."""
+    approx = "≈" if metrics.tokens_approximate else ""
+    parts = []
+    if metrics.queued_s >= 0.05:
+        parts.append(f"queued {metrics.queued_s:.1f}s")
+    if metrics.load_s >= 0.05:
+        parts.append(f"load {metrics.load_s:.1f}s")
+    parts.append(f"TTFT {metrics.ttft_s:.2f}s" if metrics.ttft_s is not None else "TTFT –")
+    if metrics.tokens_per_s is not None:
+        parts.append(f"{approx}{metrics.tokens_per_s:.1f} tok/s")
+    if metrics.completion_tokens is not None:
+        parts.append(f"{approx}{metrics.completion_tokens} tok")
+    parts.append(f"{metrics.wall_s:.1f}s")
+    if finish:
+        parts.append(finish)
+    return " · ".join(parts)
+
+
+class Pane(Vertical):
+    """A target's side of a comparison: a header, a line of live metrics, and the messages."""
+
+    def __init__(self, index: int, target: Target, label: str) -> None:
+        super().__init__(classes="pane", id=f"pane-{index}")
+        self.index = index
+        self.target = target
+        self.label = label
+        self.reply: Reply | None = None
+        """The last reply, streaming or finished."""
+        self.view: AssistantMessage | None = None
+        self.state: Status | None = None
+        """The last reply's state: `streaming`, then `complete`, `stopped` or `error`."""
+        self.activity = ""
+        """What the reply waits for, before its text: loading, queued, thinking."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="pane-header")
+        yield Static(classes="pane-metrics")
+        yield VerticalScroll(classes="pane-messages")
+
+    def on_mount(self) -> None:
+        self.query_one(".pane-messages", VerticalScroll).anchor()
+        self.show_header()
+        self.set_interval(0.25, self._tick)
+
+    @property
+    def messages(self) -> VerticalScroll:
+        return self.query_one(".pane-messages", VerticalScroll)
+
+    @property
+    def streaming(self) -> bool:
+        return self.state == "streaming"
+
+    def show_header(self, *, current: bool = False, continues: bool = False) -> None:
+        header = Text(f"{self.index + 1} ", style="bold reverse" if current else "bold")
+        header.append(self.label, style="bold")
+        if continues:
+            header.append("  ✓ continues", style="italic")
+        self.query_one(".pane-header", Static).update(header)
+
+    def show_stored(self, view: AssistantMessage, metrics: str) -> None:
+        """Make a reply from the history the pane's last one."""
+        self.view, self.reply, self.state = view, None, None
+        self.query_one(".pane-metrics", Static).update(Text(metrics, style="dim"))
+
+    def _show_metrics(self) -> None:
+        reply = self.reply
+        if reply is None:
+            text = ""
+        elif self.streaming:
+            activity = f"{self.activity} · " if self.activity else ""
+            text = activity + live_metrics(reply.metrics)
+        else:
+            finish = FINISH_WORDS.get(reply.finish_reason or "", "")
+            text = live_metrics(reply.metrics, finish="failed" if self.state == "error" else finish)
+        self.query_one(".pane-metrics", Static).update(Text(text, style="dim"))
+
+    def _tick(self) -> None:
+        if self.streaming:
+            self._show_metrics()
+
+    async def add_prompt(self, text: str) -> None:
+        await self.messages.mount(UserMessage(text))
+
+    async def start(self, reply: Reply) -> None:
+        """Show a new reply, before it streams."""
+        self.reply = reply
+        self.view = AssistantMessage(self.label)
+        self.state = "streaming"
+        self.activity = "waiting"
+        await self.messages.mount(self.view)
+        self.messages.anchor()
+        self._show_metrics()
+
+    async def stream(self, on_text: Callable[[], None] = lambda: None) -> None:
+        """Stream the reply started with `start` into the pane; its errors stay in the pane.
+        `on_text` is called after each piece of text (to save it, at its own pace)."""
+        reply, view = self.reply, self.view
+        assert reply is not None and view is not None
+        state: Status = "complete"
+        error: BackendError | None = None
+        try:
+            async for event in reply.stream():
+                if isinstance(event, TextDelta):
+                    self.activity = ""
+                    view.add_text(event.text)
+                    on_text()
+                elif isinstance(event, ReasoningDelta):
+                    view.add_reasoning(event.text)
+                elif isinstance(event, Loading):
+                    progress = f" {event.progress:.0%}" if event.progress is not None else ""
+                    self.activity = f"loading{progress}"
+                elif isinstance(event, Queued):
+                    self.activity = "queued behind another pane"
+                    self._show_metrics()
+                elif isinstance(event, Started):
+                    self.activity = "thinking"
+                elif isinstance(event, Notice):
+                    self.app.notify(f"Pane {self.index + 1}: {event.text}", severity="warning")
+            if reply.finish_reason == "cancelled":
+                state = "stopped"
+        except BackendError as exc:
+            state, error = "error", exc
+        except asyncio.CancelledError:
+            state = "stopped"
+            raise
+        finally:
+            self.state = state
+            finish = "failed" if state == "error" else FINISH_WORDS.get(reply.finish_reason or "")
+            await view.finish(finish or "", state=state)
+            if error is not None:
+                await self.messages.mount(ErrorMessage(error))
+            self._show_metrics()
+
+    async def take_back_reply(self) -> None:
+        """Remove the last reply (and its error), to answer again."""
+        views = list(self.messages.children)
+        while views and not isinstance(views[-1], UserMessage):
+            await views.pop().remove()
+        self.reply = self.view = None
+        self.state = None
+        self._show_metrics()
