@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import compare
 import history
 import llama_overhead
 import lora
@@ -112,13 +113,36 @@ streaming reply is saved at most once a second, on the history thread; one save 
 """
 
 
+def compare_section() -> str:
+    print("compare: three paced remote panes against one (about 2 minutes)…", file=sys.stderr)
+    r = compare.measure()
+    verdict = "met" if r["ratio"] <= 1.15 else "**not met**"
+    return f"""## The compare screen under load
+
+`bench/compare.py`, measured {datetime.date.today().isoformat()}: the fault server, in a process
+of its own, streams each reply as {r["tokens"]:,} tokens at {r["rate"]} a second over HTTP to
+genchat's openai backend; the real app, headless (200×50), from Enter to every reply on screen;
+{r["rounds"]} alternating rounds, medians.
+
+| | time |
+| --- | --- |
+| the chat screen, one such reply | {r["alone_s"]:.2f} s |
+| the compare screen, {r["panes"]} panes at once | {r["together_s"]:.2f} s |
+
+{r["panes"]} panes over one: **{r["ratio"]:.3f}** (the target is at most 1.15: {verdict}).
+While the {r["panes"]} panes streamed, a key typed into the prompt every 0.1 s
+({r["keys"]} keys) showed after {_ms_precise(r["echo_median_s"])} (median),
+{_ms_precise(r["echo_p95_s"])} (95th percentile), {_ms_precise(r["echo_max_s"])} at the most.
+"""
+
+
 def history_delay_ms() -> str:
     from genchat.tui.screens.history import SEARCH_DELAY_S
 
     return _ms(SEARCH_DELAY_S)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"history": history_section}
+SECTIONS: dict[str, Callable[[], str]] = {"history": history_section, "compare": compare_section}
 """Sections that can be measured on their own."""
 
 
@@ -299,7 +323,8 @@ less, which favours short replies; the CPU busy in each {remote.WINDOW_S:.0f} s 
 
 {_windows(streams["paced"][max(streams["paced"])]["windows"])}
 
-{history_section()}"""
+{history_section()}
+{compare_section()}"""
     return text
 
 

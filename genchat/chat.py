@@ -7,7 +7,7 @@ can all speak the same types.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Literal, TypeAlias
 
 Role: TypeAlias = Literal["system", "user", "assistant"]
@@ -154,3 +154,12 @@ class Metrics:
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> Metrics | None:
+        """Metrics saved with `as_dict`; `None` where they are missing or not metrics."""
+        known = {f.name for f in fields(cls)}
+        try:
+            return cls(**{k: v for k, v in values.items() if k in known})  # type: ignore[arg-type]
+        except TypeError:
+            return None

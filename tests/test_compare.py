@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
-from genchat.chat import Message
+from genchat.chat import Message, Metrics
+from genchat.comparison import Turn, markdown, summarize, word_diff
 from genchat.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.compare import CompareScreen
+from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.pane import Pane
 from tests.helpers import run_genchat
@@ -239,3 +242,113 @@ async def test_a_comparison_is_saved_and_reopened_from_the_history(
         assert sent[3] == Message("assistant", shown[1])  # its own, regenerated, to "Two"
     with Store(tmp_path / "data" / "genchat.db") as store:
         assert len(store.turns(conversation.id)) == 3
+
+
+def test_a_word_diff_keeps_every_word_and_marks_the_changes() -> None:
+    ops = word_diff("The cat sat on the mat.", "The dog sat on the mat today.")
+    assert ops[:3] == [("same", "The "), ("removed", "cat "), ("added", "dog ")]
+    assert "".join(w for kind, w in ops if kind != "added") == "The cat sat on the mat."
+    assert "".join(w for kind, w in ops if kind != "removed") == "The dog sat on the mat today."
+    assert word_diff("same words", "same words") == [("same", "same words")]
+
+
+def test_the_summary_has_last_turn_and_session_figures() -> None:
+    def m(ttft: float, rate: float) -> Metrics:
+        return Metrics(wall_s=2.0, ttft_s=ttft, tokens_per_s=rate, completion_tokens=10)
+
+    turns = [
+        Turn("one", {0: "a", 1: "b"}, {0: m(0.1, 10), 1: m(0.3, 30)}, {0: "done", 1: "done"}),
+        Turn("two", {0: "c"}, {0: m(0.3, 20)}, {0: "stopped"}, chosen=0),
+    ]
+    first, second = summarize(["fast", "slow"], turns)
+    assert first.last is not None and first.last.ttft_s == 0.3 and first.last_finish == "stopped"
+    assert first.mean_ttft_s == pytest.approx(0.2) and first.mean_tokens_per_s == 15
+    assert second.answered == 1 and second.mean_tokens_per_s == 30
+    text = markdown("Comparison", ["fast", "slow"], turns)
+    assert "## Turn 2" in text and "### 1 · fast (continued)" in text
+    assert "> two" in text and "| 1 fast | 0.30 s | 20.0 | 10 | 2.00 s | stopped |" in text
+
+
+async def test_the_summary_screen_diffs_two_replies_and_exports_the_session(
+    profiles: Path, tmp_path: Path
+) -> None:
+    app = make_app(compare=["fast", "echo", "broken"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "Compare us")
+        await finish(pilot)
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareSummary), "the summary")
+        summary = app.screen
+        assert isinstance(summary, CompareSummary)
+        await wait_for(pilot, lambda: summary.query_one(DataTable).row_count == 3, "the table")
+        diff = summary.query_one("#diff").render()
+        assert "Fast" in str(diff) and "last='Compare us'" in str(diff)
+        await pilot.press("b")  # the right side moves to pane 3
+        assert summary.diffed == [0, 2]
+        await pilot.press("ctrl+s")
+        exported = tmp_path / "data" / "exports"
+        conversation = compare_id(tmp_path)
+        path = exported / f"genchat-compare-{conversation}.md"
+        await wait_for(pilot, path.exists, "the export")
+        await pilot.press("escape")
+        assert isinstance(app.screen, CompareScreen)
+    text = path.read_text()
+    assert "> Compare us" in text and "### 3 · broken · script" in text
+    assert "| 2 echo · script |" in text
+
+
+def compare_id(tmp_path: Path) -> int:
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        return store.conversations()[0].id
+
+
+async def test_all_panes_failing_leaves_the_screen_usable(profiles: Path) -> None:
+    app = make_app(compare=["broken", "broken"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "Hello")
+        await finish(pilot)
+        assert [p.state for p in compare(app).panes] == ["error", "error"]
+        assert all(p.query(ErrorMessage) for p in compare(app).panes)
+        await send(pilot, "Still there?")
+        await finish(pilot)
+        assert [len(p.query(ErrorMessage)) for p in compare(app).panes] == [2, 2]
+
+
+async def test_stopping_a_pane_while_its_model_loads(profiles: Path, config_file: Path) -> None:
+    config_file.write_text(
+        config_file.read_text() + scripted_profile("loading", load_s=30, chunks=["never"])
+    )
+    app = make_app(compare=["loading", "fast"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "Hello")
+        loading = compare(app).panes[0]
+        await wait_for(pilot, lambda: loading.activity.startswith("loading"), "the load")
+        assert "loading" in str(loading.query_one(".pane-metrics").render())
+        await pilot.press("ctrl+x")
+        await finish(pilot)
+        assert loading.state == "stopped" and replies(app) == ["", "Fast answer."]
+
+
+async def test_synchronised_scrolling_moves_every_pane(profiles: Path, config_file: Path) -> None:
+    config_file.write_text(
+        config_file.read_text() + scripted_profile("long", chunks=["A paragraph.\n\n"] * 80)
+    )
+    app = make_app(compare=["long", "long", "long"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "Write a lot")
+        await finish(pilot)
+        first, second, third = (p.messages for p in compare(app).panes)
+        await wait_for(pilot, lambda: second.max_scroll_y > 20, "the replies to overflow")
+        first.scroll_to(y=0, animate=False)  # alone: the others stay at the end
+        await pilot.pause()
+        assert second.scroll_y == second.max_scroll_y
+        await pilot.press("ctrl+s")
+        assert "Scrolling together" in str(compare(app).query_one("#compare-mode").render())
+        first.scroll_to(y=first.max_scroll_y // 2, animate=False)
+        await pilot.pause()
+        for other in (second, third):
+            assert abs(other.scroll_y - other.max_scroll_y // 2) <= 1

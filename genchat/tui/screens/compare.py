@@ -18,7 +18,7 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -30,11 +30,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from genchat.chat import ChatRequest, Message, Target
+from genchat.chat import ChatRequest, Message, Metrics, Target
+from genchat.comparison import Turn
 from genchat.errors import GenchatError
 from genchat.reply import Reply
 from genchat.store import Store, StoredMessage
 from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import stored_metrics, stored_reply
 from genchat.tui.widgets.pane import Pane
 from genchat.tui.widgets.prompt import PromptInput
@@ -42,31 +44,12 @@ from genchat.tui.widgets.prompt import PromptInput
 if TYPE_CHECKING:
     from genchat.tui.app import GenchatApp
 
+STATUS_WORDS = {"complete": "done", "error": "failed"}
+"""How a stored reply's status reads in the summary (`stopped`, `interrupted` as they are)."""
+
 MIN_PANES, MAX_PANES = 2, 4
 MIN_PANE_WIDTH = 36
 """Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
-
-
-@dataclass
-class Turn:
-    """One prompt and each pane's reply to it."""
-
-    prompt: str
-    replies: dict[int, str] = field(default_factory=dict)
-    """Pane index -> the text of its reply (what it had, where it stopped or failed)."""
-    chosen: int | None = None
-    """The pane whose reply every pane continues from; `None`: each its own."""
-    prompt_id: int | None = None
-    """The prompt's id in the history store."""
-    reply_ids: dict[int, int] = field(default_factory=dict)
-    """Pane index -> its reply's id in the history store."""
-
-    def continuation_id(self) -> int | None:
-        """What the next prompt is saved under: the chosen reply, else the first pane's."""
-        if self.chosen is not None and self.chosen in self.reply_ids:
-            return self.reply_ids[self.chosen]
-        first = min(self.reply_ids, default=None)
-        return self.reply_ids[first] if first is not None else self.prompt_id
 
 
 def restore_turns(
@@ -83,6 +66,10 @@ def restore_turns(
                 continue
             turn.replies[reply.pane] = reply.content
             turn.reply_ids[reply.pane] = reply.id
+            turn.finish[reply.pane] = STATUS_WORDS.get(reply.status, reply.status)
+            metrics = Metrics.from_dict(reply.metrics)
+            if metrics is not None:
+                turn.metrics[reply.pane] = metrics
             latest[reply.pane] = reply
             if reply.chosen:
                 turn.chosen = reply.pane
@@ -106,6 +93,7 @@ class CompareScreen(Screen[None]):
     | ctrl+k | `keep_reply` | Every pane continues from the current pane's reply (again: undo). |
     | ctrl+o | `pick_pane_model` | Change the current pane's profile and model. |
     | ctrl+s | `sync_scroll` | Scroll every pane together, or each alone. |
+    | ctrl+r | `compare_summary` | Figures of every pane, a diff of two replies, and export. |
     | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
     """
 
@@ -123,6 +111,7 @@ class CompareScreen(Screen[None]):
         ),
         Binding("ctrl+o", "pick_pane_model", "Model", id="pick_pane_model"),
         Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
+        Binding("ctrl+r", "summary", "Summary", id="compare_summary"),
         Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
         Binding("alt+right", "move(1)", "Next pane", id="next_pane", show=False),
     ]
@@ -171,7 +160,7 @@ class CompareScreen(Screen[None]):
             await self._show_stored()
         self._show_mode()
         for pane in self.panes:
-            self.watch(pane.messages, "scroll_y", lambda _y, p=pane: self._scrolled(p), init=False)
+            self.watch(pane.messages, "scroll_y", self._follower(pane), init=False)
 
     @property
     def panes(self) -> list[Pane]:
@@ -323,6 +312,8 @@ class CompareScreen(Screen[None]):
                 await pane.stream(lambda: saved.progress(reply_id, lambda: reply.text))
             finally:
                 turn.replies[pane.index] = reply.text
+                turn.metrics[pane.index] = reply.metrics
+                turn.finish[pane.index] = pane.finish_word()
                 error = reply.error.one_line() if reply.error else None
                 await saved.finish_reply(
                     reply_id, reply.text, pane.state or "stopped", reply.metrics.as_dict(), error
@@ -360,7 +351,8 @@ class CompareScreen(Screen[None]):
         await self._stop_and_wait(pane)
         await pane.take_back_reply()
         turn = self.turns[-1]
-        turn.replies.pop(pane.index, None)
+        for values in (turn.replies, turn.metrics, turn.finish):
+            values.pop(pane.index, None)
         if turn.chosen == pane.index:
             turn.chosen = None
             self._show_mode()
@@ -408,9 +400,19 @@ class CompareScreen(Screen[None]):
 
         self.app.push_screen(ModelPicker(self.genchat.profiles, pane.target), picked)
 
+    def action_summary(self) -> None:
+        title = f"Comparison: {self.turns[0].prompt.splitlines()[0][:60]}" if self.turns else ""
+        labels = [pane.label for pane in self.panes]
+        name = str(self.conversation) if self.conversation is not None else ""
+        self.app.push_screen(CompareSummary(title or "Comparison", labels, self.turns, name=name))
+
     def action_sync_scroll(self) -> None:
         self.sync_scroll = not self.sync_scroll
         self._show_mode()
+
+    def _follower(self, pane: Pane) -> Callable[[], None]:
+        """A watcher of `pane`'s scrolling (without arguments: Textual passes none then)."""
+        return lambda: self._scrolled(pane)
 
     def _scrolled(self, source: Pane) -> None:
         """With synchronised scrolling, put every other pane at the same relative place."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import time
 from typing import ClassVar
@@ -321,14 +320,8 @@ def _stored_label(message: StoredMessage) -> str:
 
 def stored_metrics(message: StoredMessage) -> str:
     """A stored reply's metrics, as the status bar shows them."""
-    known = {f.name for f in dataclasses.fields(Metrics)}
-    values = {k: v for k, v in message.metrics.items() if k in known}
-    if "wall_s" not in values:
-        return ""
-    try:
-        return format_metrics(Metrics(**values))
-    except (TypeError, ValueError):
-        return ""
+    metrics = Metrics.from_dict(message.metrics)
+    return format_metrics(metrics) if metrics else ""
 
 
 def _stored_footer(message: StoredMessage) -> str:

@@ -98,6 +98,12 @@ class Pane(Vertical):
         self.view, self.reply, self.state = view, None, None
         self.query_one(".pane-metrics", Static).update(Text(metrics, style="dim"))
 
+    def finish_word(self) -> str:
+        """How the last reply ended, in a word or three."""
+        if self.state == "error":
+            return "failed"
+        return FINISH_WORDS.get(self.reply.finish_reason or "", "") if self.reply else ""
+
     def _show_metrics(self) -> None:
         reply = self.reply
         if reply is None:
@@ -106,8 +112,7 @@ class Pane(Vertical):
             activity = f"{self.activity} · " if self.activity else ""
             text = activity + live_metrics(reply.metrics)
         else:
-            finish = FINISH_WORDS.get(reply.finish_reason or "", "")
-            text = live_metrics(reply.metrics, finish="failed" if self.state == "error" else finish)
+            text = live_metrics(reply.metrics, finish=self.finish_word())
         self.query_one(".pane-metrics", Static).update(Text(text, style="dim"))
 
     def _tick(self) -> None:
@@ -161,8 +166,7 @@ class Pane(Vertical):
             raise
         finally:
             self.state = state
-            finish = "failed" if state == "error" else FINISH_WORDS.get(reply.finish_reason or "")
-            await view.finish(finish or "", state=state)
+            await view.finish(self.finish_word(), state=state)
             if error is not None:
                 await self.messages.mount(ErrorMessage(error))
             self._show_metrics()
