@@ -618,6 +618,10 @@ class Store:
 
     def export_markdown(self, conversation_id: int) -> str:
         conversation = self._require(conversation_id)
+        if conversation.kind == "compare":
+            from genchat.comparison import stored_markdown
+
+            return stored_markdown(conversation.title, self.turns(conversation_id))
         lines = [f"# {conversation.title or 'Untitled'}", "", f"*{_iso(conversation.created)}*"]
         for m in self.thread(conversation_id):
             who = {"user": "You", "system": "System"}.get(m.role) or " · ".join(

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, TextArea
 
 from genchat.chat import Message, Metrics
 from genchat.comparison import Turn, markdown, summarize, word_diff
 from genchat.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.compare import CompareScreen
+from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.pane import Pane
@@ -228,6 +229,9 @@ async def test_a_comparison_is_saved_and_reopened_from_the_history(
         assert [r.pane for r in two_replies] == [0, 1, 1]  # the regenerated reply is kept too
         assert [r.status for r in two_replies] == ["complete"] * 3
         assert two_replies[2].content == shown[1] and two_replies[0].content == "Fast answer."
+        exported = store.export_markdown(conversation.id)  # as the history screen exports it
+        assert "### 1 · fast · script (continued)" in exported and "## Turn 2" in exported
+        assert shown[1] in exported
     again = make_app(conversation="last")
     async with again.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -352,3 +356,30 @@ async def test_synchronised_scrolling_moves_every_pane(profiles: Path, config_fi
         await pilot.pause()
         for other in (second, third):
             assert abs(other.scroll_y - other.max_scroll_y // 2) <= 1
+
+
+async def test_each_pane_has_its_own_system_prompt_and_parameters(profiles: Path) -> None:
+    app = make_app(compare=["echo", "echo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("alt+right", "ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationSettings), "settings")
+        dialog = app.screen
+        await wait_for(pilot, lambda: bool(dialog.query("#param-seed")), "its fields")
+        dialog.query_one("#system", TextArea).text = "Be brief."
+        dialog.query_one("#param-temperature", Input).value = "0.3"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "the panes")
+        await send(pilot, "Hi")
+        await finish(pilot)
+        first, second = replies(app)
+        assert "system=None" in first and "params={}" in first
+        assert "system='Be brief.'" in second and "'temperature': 0.3" in second
+    again = make_app(conversation="last")
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: replies(again) == [first, second], "the saved replies")
+        assert [p.settings for p in compare(again).panes] == [
+            {},
+            {"params": {"temperature": 0.3}, "system": "Be brief."},
+        ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from markdown_it import MarkdownIt
@@ -585,7 +586,7 @@ class ChatScreen(Screen[None]):
         wanted = conversation_id
         found = await saved.call(lambda store: store.conversation(wanted))
         if found is not None and found.kind == "compare":
-            return await self._open_compare(found.id)
+            return await self._open_compare(found.id, found.settings)
         opened = await saved.open(conversation_id, leaf)
         self._report_history()
         if opened is None:
@@ -624,9 +625,10 @@ class ChatScreen(Screen[None]):
             self.query_one("#prompt", PromptInput).focus()
         return True
 
-    async def _open_compare(self, conversation_id: int) -> bool:
+    async def _open_compare(self, conversation_id: int, settings: Mapping[str, Any]) -> bool:
         """Reopen a saved comparison on the compare screen, to read or continue it."""
-        from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen, restore_turns
+        from genchat.comparison import restore_turns
+        from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen
 
         stored = await self.genchat.chat_history.call(lambda store: store.turns(conversation_id))
         targets, turns, _ = restore_turns(stored or [])
@@ -644,7 +646,13 @@ class ChatScreen(Screen[None]):
             self.notify("That comparison has no replies to show.", severity="warning")
             return False
         self.app.push_screen(
-            CompareScreen(targets, conversation=conversation_id, turns=turns, stored=stored)
+            CompareScreen(
+                targets,
+                conversation=conversation_id,
+                turns=turns,
+                stored=stored,
+                settings=settings,
+            )
         )
         return True
 

@@ -18,8 +18,8 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -30,12 +30,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from genchat.chat import ChatRequest, Message, Metrics, Target
+from genchat.chat import ChatRequest, GenerationParams, Message, Target
 from genchat.comparison import Turn
 from genchat.errors import GenchatError
 from genchat.reply import Reply
 from genchat.store import Store, StoredMessage
 from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import stored_metrics, stored_reply
 from genchat.tui.widgets.pane import Pane
@@ -44,41 +45,9 @@ from genchat.tui.widgets.prompt import PromptInput
 if TYPE_CHECKING:
     from genchat.tui.app import GenchatApp
 
-STATUS_WORDS = {"complete": "done", "error": "failed"}
-"""How a stored reply's status reads in the summary (`stopped`, `interrupted` as they are)."""
-
 MIN_PANES, MAX_PANES = 2, 4
 MIN_PANE_WIDTH = 36
 """Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
-
-
-def restore_turns(
-    stored: list[tuple[StoredMessage, list[StoredMessage]]],
-) -> tuple[list[Target], list[Turn], dict[int, StoredMessage]]:
-    """A saved session: each pane's target (from its latest reply), the turns, and each pane's
-    latest reply in the last turn that has one."""
-    latest: dict[int, StoredMessage] = {}
-    turns = []
-    for prompt, replies in stored:
-        turn = Turn(prompt.content, prompt_id=prompt.id)
-        for reply in replies:  # oldest first: a regenerated reply replaces the earlier one
-            if reply.pane is None:
-                continue
-            turn.replies[reply.pane] = reply.content
-            turn.reply_ids[reply.pane] = reply.id
-            turn.finish[reply.pane] = STATUS_WORDS.get(reply.status, reply.status)
-            metrics = Metrics.from_dict(reply.metrics)
-            if metrics is not None:
-                turn.metrics[reply.pane] = metrics
-            latest[reply.pane] = reply
-            if reply.chosen:
-                turn.chosen = reply.pane
-        turns.append(turn)
-    targets = [
-        Target(latest[pane].profile or "", latest[pane].adapter or latest[pane].model)
-        for pane in sorted(latest)
-    ]
-    return targets, turns, latest
 
 
 class CompareScreen(Screen[None]):
@@ -92,6 +61,7 @@ class CompareScreen(Screen[None]):
     | ctrl+g | `regenerate_pane` | Answer the last prompt again in the current pane. |
     | ctrl+k | `keep_reply` | Every pane continues from the current pane's reply (again: undo). |
     | ctrl+o | `pick_pane_model` | Change the current pane's profile and model. |
+    | ctrl+t | `pane_settings` | The current pane's persona, system prompt and parameters. |
     | ctrl+s | `sync_scroll` | Scroll every pane together, or each alone. |
     | ctrl+r | `compare_summary` | Figures of every pane, a diff of two replies, and export. |
     | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
@@ -110,6 +80,7 @@ class CompareScreen(Screen[None]):
             tooltip="Continue every pane from the current pane's last reply",
         ),
         Binding("ctrl+o", "pick_pane_model", "Model", id="pick_pane_model"),
+        Binding("ctrl+t", "pane_settings", "Settings", id="pane_settings"),
         Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
         Binding("ctrl+r", "summary", "Summary", id="compare_summary"),
         Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
@@ -123,9 +94,10 @@ class CompareScreen(Screen[None]):
         conversation: int | None = None,
         turns: list[Turn] | None = None,
         stored: list[tuple[StoredMessage, list[StoredMessage]]] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        """Compare `targets`; or, with `conversation`, its `turns` and `stored` messages,
-        continue a saved session (see `restore_turns`)."""
+        """Compare `targets`; or, with `conversation`, its `turns`, `stored` messages and
+        `settings`, continue a saved session (see `restore_turns`)."""
         if not MIN_PANES <= len(targets) <= MAX_PANES:
             raise ValueError(f"compare takes {MIN_PANES} to {MAX_PANES} targets")
         super().__init__()
@@ -134,6 +106,7 @@ class CompareScreen(Screen[None]):
         self.conversation = conversation
         """The session's id in the history store, once saved."""
         self._stored = stored or []
+        self._settings = dict((settings or {}).get("panes", {}))
         self.current = 0
         self.sync_scroll = False
         self._syncing = False
@@ -149,7 +122,9 @@ class CompareScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
             for index, target in enumerate(self.targets):
-                yield Pane(index, target, self._label(target))
+                pane = Pane(index, target, self._label(target))
+                pane.settings = dict(self._settings.get(str(index), {}))
+                yield pane
         yield Static(id="compare-mode")
         yield PromptInput(id="prompt")
         yield Footer(compact=True)
@@ -227,11 +202,15 @@ class CompareScreen(Screen[None]):
         self._show_mode()
 
     async def _save_prompt(self, text: str, parent: int | None) -> int | None:
+        panes = self._pane_settings()
+
         def add(store: Store) -> int:
             if self.conversation is None:
                 self.conversation = store.new_conversation(
                     kind="compare", profile=self.targets[0].profile
                 )
+                if panes:
+                    store.set_settings(self.conversation, {"panes": panes})
             return store.add_message(self.conversation, parent, "user", text)
 
         saved_id = await self.genchat.chat_history.call(add)
@@ -271,10 +250,12 @@ class CompareScreen(Screen[None]):
 
             await pane.messages.mount(ErrorMessage(exc))
             return
-        system = [Message("system", profile.system)] if profile.system else []
+        text = pane.settings.get("system", profile.system)
+        system = [Message("system", text)] if text else []
+        overrides = GenerationParams(**pane.settings.get("params", {}))
         request = ChatRequest(
             [*system, *self._request_messages(pane)],
-            params=profile.params,
+            params=profile.params.merged(overrides),
             model=pane.target.model,
         )
         reply = Reply(
@@ -382,6 +363,39 @@ class CompareScreen(Screen[None]):
             self.run_worker(
                 self.genchat.chat_history.call(lambda store: store.choose(reply_id, chosen))
             )
+
+    def action_pane_settings(self) -> None:
+        """Set the current pane's persona or system prompt and parameters; they apply from the
+        next prompt (changing them mid-stream does not touch the reply under way)."""
+        pane = self._pane()
+        try:
+            profile = self.genchat.profiles.get(pane.target.profile)
+        except GenchatError as exc:
+            self.notify(exc.message, title=exc.title, severity="error")
+            return
+
+        def changed(settings: dict[str, Any] | None) -> None:
+            if settings is not None:
+                pane.settings = settings
+                self._show_mode()
+                self._save_settings()
+
+        personas = self.genchat.profiles.loaded.config.personas
+        self.app.push_screen(ConversationSettings(profile, personas, pane.settings), changed)
+
+    def _save_settings(self) -> None:
+        conversation = self.conversation
+        if conversation is None:
+            return  # saved with the session, when its first prompt is
+        panes = self._pane_settings()
+        self.run_worker(
+            self.genchat.chat_history.call(
+                lambda store: store.set_settings(conversation, {"panes": panes})
+            )
+        )
+
+    def _pane_settings(self) -> dict[str, dict[str, Any]]:
+        return {str(pane.index): pane.settings for pane in self.panes if pane.settings}
 
     def action_pick_pane_model(self) -> None:
         pane = self._pane()

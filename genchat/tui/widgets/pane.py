@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -67,6 +68,9 @@ class Pane(Vertical):
         """The last reply's state: `streaming`, then `complete`, `stopped` or `error`."""
         self.activity = ""
         """What the reply waits for, before its text: loading, queued, thinking."""
+        self.settings: dict[str, Any] = {}
+        """This pane's persona or system prompt and parameters over its profile's (as a chat's
+        `settings`)."""
 
     def compose(self) -> ComposeResult:
         yield Static(classes="pane-header")
@@ -89,6 +93,9 @@ class Pane(Vertical):
     def show_header(self, *, current: bool = False, continues: bool = False) -> None:
         header = Text(f"{self.index + 1} ", style="bold reverse" if current else "bold")
         header.append(self.label, style="bold")
+        persona = self.settings.get("persona")
+        if persona or "system" in self.settings or self.settings.get("params"):
+            header.append(f"  ({persona or 'own settings'})", style="dim")
         if continues:
             header.append("  ✓ continues", style="italic")
         self.query_one(".pane-header", Static).update(header)
