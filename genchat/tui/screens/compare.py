@@ -17,6 +17,7 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -200,6 +201,9 @@ class CompareScreen(Screen[None]):
         for pane in self.panes:
             await self._answer(pane)
         self._show_mode()
+        # Let the panes' workers begin before the next key (Esc) is handled: a worker cancelled
+        # before it began would never record its pane as stopped.
+        await asyncio.sleep(0)
 
     async def _save_prompt(self, text: str, parent: int | None) -> int | None:
         panes = self._pane_settings()
