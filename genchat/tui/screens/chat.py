@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 from collections.abc import Mapping
@@ -21,12 +20,7 @@ from genchat.backends.base import Backend, ModelInfo
 from genchat.chat import (
     ChatRequest,
     GenerationParams,
-    Loading,
     Message,
-    Notice,
-    Queued,
-    ReasoningDelta,
-    Started,
     Target,
     TextDelta,
 )
@@ -48,6 +42,7 @@ from genchat.tui.widgets.message import (
     UserMessage,
     stored_metrics,
     stored_reply,
+    stream_into,
 )
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
@@ -351,33 +346,22 @@ class ChatScreen(Screen[None]):
         first message of the conversation, ask the model to name it."""
         status = self.query_one(StatusBar)
         status.busy("waiting")
-        state: Status = "complete"
+        state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
         saved = self.genchat.chat_history
+
+        def activity(what: str, progress: float | None) -> None:
+            what = "queued behind another reply" if what == "queued" else what
+            status.busy(what, progress)
+
         try:
-            async for event in reply.stream():
-                if isinstance(event, TextDelta):
-                    if status.activity != "streaming":
-                        status.busy("streaming")
-                    view.add_text(event.text)
-                    saved.progress(reply_id, lambda: reply.text)
-                elif isinstance(event, ReasoningDelta):
-                    view.add_reasoning(event.text)
-                elif isinstance(event, Loading):
-                    status.busy(f"loading: {event.detail or 'model'}", event.progress)
-                elif isinstance(event, Queued):
-                    status.busy("queued behind another reply")
-                elif isinstance(event, Started):
-                    status.busy("thinking")
-                elif isinstance(event, Notice):
-                    self.notify(event.text, severity="warning", timeout=8)
-            if reply.finish_reason == "cancelled":
-                state = "stopped"
-        except BackendError as exc:
-            state, error = "error", exc
-        except asyncio.CancelledError:
-            state = "stopped"
-            raise
+            state, error = await stream_into(
+                reply,
+                view,
+                activity,
+                lambda text: self.notify(text, severity="warning", timeout=8),
+                lambda: saved.progress(reply_id, lambda: reply.text),
+            )
         finally:
             await self._finish(reply, view, state, error)
             await saved.finish_reply(

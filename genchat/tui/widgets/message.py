@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import io
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeAlias
 
 from rich.text import Text
 from textual import work
@@ -18,9 +19,10 @@ from textual.message import Message
 from textual.widgets import Collapsible, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
-from genchat.chat import Metrics
-from genchat.errors import GenchatError
-from genchat.store import StoredMessage
+from genchat.chat import Loading, Metrics, Notice, Queued, ReasoningDelta, Started, TextDelta
+from genchat.errors import BackendError, GenchatError
+from genchat.reply import Reply
+from genchat.store import Status, StoredMessage
 from genchat.tui.widgets.markdown import MarkdownView
 from genchat.tui.widgets.status import format_metrics
 
@@ -344,3 +346,42 @@ def stored_reply(message: StoredMessage) -> AssistantMessage:
         state=message.status,
     )
     return view
+
+
+Activity: TypeAlias = Callable[[str, "float | None"], None]
+"""Told what a reply is doing before and while it streams: `loading: <what>` with progress
+(0..1 or None), `queued`, `thinking`, then `streaming` at its first text."""
+
+
+async def stream_into(
+    reply: Reply,
+    view: AssistantMessage,
+    activity: Activity,
+    notice: Callable[[str], None],
+    on_text: Callable[[], None] = lambda: None,
+) -> tuple[Status, BackendError | None]:
+    """Feed `reply`'s events into `view`; returns how it ended (`complete`, `stopped` or
+    `error`, with the error). A cancellation propagates: the caller's reply was `stopped`.
+    `on_text` is called after each piece of text (to save it, at its own pace)."""
+    streaming = False
+    try:
+        async for event in reply.stream():
+            if isinstance(event, TextDelta):
+                if not streaming:
+                    streaming = True
+                    activity("streaming", None)
+                view.add_text(event.text)
+                on_text()
+            elif isinstance(event, ReasoningDelta):
+                view.add_reasoning(event.text)
+            elif isinstance(event, Loading):
+                activity(f"loading: {event.detail or 'model'}", event.progress)
+            elif isinstance(event, Queued):
+                activity("queued", None)
+            elif isinstance(event, Started):
+                activity("thinking", None)
+            elif isinstance(event, Notice):
+                notice(event.text)
+    except BackendError as exc:
+        return "error", exc
+    return ("stopped" if reply.finish_reason == "cancelled" else "complete"), None

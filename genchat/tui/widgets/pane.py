@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,19 +11,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from genchat.chat import (
-    Loading,
     Metrics,
-    Notice,
-    Queued,
-    ReasoningDelta,
-    Started,
     Target,
-    TextDelta,
 )
 from genchat.errors import BackendError
 from genchat.reply import Reply
 from genchat.store import Status
-from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
 
 FINISH_WORDS = {
     "stop": "done",
@@ -144,33 +137,25 @@ class Pane(Vertical):
         `on_text` is called after each piece of text (to save it, at its own pace)."""
         reply, view = self.reply, self.view
         assert reply is not None and view is not None
-        state: Status = "complete"
+        state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
+
+        def activity(what: str, progress: float | None) -> None:
+            if what.startswith("loading"):
+                what = "loading" + (f" {progress:.0%}" if progress is not None else "")
+            self.activity = {"streaming": "", "queued": "queued behind another pane"}.get(
+                what, what
+            )
+            self._show_metrics()
+
         try:
-            async for event in reply.stream():
-                if isinstance(event, TextDelta):
-                    self.activity = ""
-                    view.add_text(event.text)
-                    on_text()
-                elif isinstance(event, ReasoningDelta):
-                    view.add_reasoning(event.text)
-                elif isinstance(event, Loading):
-                    progress = f" {event.progress:.0%}" if event.progress is not None else ""
-                    self.activity = f"loading{progress}"
-                elif isinstance(event, Queued):
-                    self.activity = "queued behind another pane"
-                    self._show_metrics()
-                elif isinstance(event, Started):
-                    self.activity = "thinking"
-                elif isinstance(event, Notice):
-                    self.app.notify(f"Pane {self.index + 1}: {event.text}", severity="warning")
-            if reply.finish_reason == "cancelled":
-                state = "stopped"
-        except BackendError as exc:
-            state, error = "error", exc
-        except asyncio.CancelledError:
-            state = "stopped"
-            raise
+            state, error = await stream_into(
+                reply,
+                view,
+                activity,
+                lambda text: self.app.notify(f"Pane {self.index + 1}: {text}", severity="warning"),
+                on_text,
+            )
         finally:
             self.state = state
             await view.finish(self.finish_word(), state=state)
