@@ -147,7 +147,8 @@ async def test_changing_a_streaming_panes_model_is_refused_with_a_message(
         await send(pilot, "Talk")
         await wait_for(pilot, lambda: "slow" in replies(app)[0], "pane 1 to stream")
         await pilot.press("ctrl+o")
-        assert any("Pane 1 is streaming" in n for n in notifications(app))
+        refused = "Pane 1 is streaming"
+        await wait_for(pilot, lambda: any(refused in n for n in notifications(app)), "a refusal")
         assert isinstance(app.screen, CompareScreen)
         await pilot.press("escape")
         await finish(pilot)

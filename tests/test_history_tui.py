@@ -145,7 +145,8 @@ async def test_a_conversation_whose_profile_is_gone_continues_with_the_current_o
     app = make_app(conversation="last")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(texts(app)) == 2, "the conversation to show")
-        assert any("'deleted-profile' no longer exists" in n for n in notifications(app))
+        gone = "'deleted-profile' no longer exists"
+        await wait_for(pilot, lambda: any(gone in n for n in notifications(app)), "the notice")
         assert chat(app).target.profile == "other"
 
 
