@@ -176,9 +176,8 @@ def _table_row(cells: Sequence[str]) -> str:
 
 def restore_turns(
     stored: list[tuple[StoredMessage, list[StoredMessage]]],
-) -> tuple[list[Target], list[Turn], dict[int, StoredMessage]]:
-    """A saved session: each pane's target (from its latest reply), the turns, and each pane's
-    latest reply in the last turn that has one."""
+) -> tuple[list[Target], list[Turn]]:
+    """A saved session: each pane's target (from its latest reply), and the turns."""
     latest: dict[int, StoredMessage] = {}
     turns = []
     for prompt, replies in stored:
@@ -200,11 +199,11 @@ def restore_turns(
         Target(latest[pane].profile or "", latest[pane].adapter or latest[pane].model)
         for pane in sorted(latest)
     ]
-    return targets, turns, latest
+    return targets, turns
 
 
 def stored_markdown(title: str, stored: list[tuple[StoredMessage, list[StoredMessage]]]) -> str:
     """A saved comparison (`Store.turns`) as Markdown."""
-    targets, turns, _ = restore_turns(stored)
+    targets, turns = restore_turns(stored)
     labels = [" · ".join(p for p in (t.profile, t.model) if p) for t in targets]
     return markdown(title or "Comparison", labels, turns)

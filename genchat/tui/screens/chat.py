@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import datetime
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from markdown_it import MarkdownIt
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -31,6 +30,7 @@ from genchat.reply import Reply
 from genchat.store import Status, Store, StoredMessage
 from genchat.titles import clean_title, title_request
 from genchat.tui.memory import settle_memory
+from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.dialogs import EditText
 from genchat.tui.screens.history import HistoryChoice, HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
@@ -47,9 +47,6 @@ from genchat.tui.widgets.message import (
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
 
-if TYPE_CHECKING:
-    from genchat.tui.app import GenchatApp
-
 STREAMING_HINT = "A reply is streaming: Esc stops it."
 
 
@@ -60,7 +57,7 @@ def last_code_block(markdown: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(GenchatScreen[None]):
     """One conversation with one target.
 
     | Key | Binding id | Action |
@@ -79,6 +76,8 @@ class ChatScreen(Screen[None]):
     | ctrl+up, ctrl+down | `scroll_up`, `scroll_down` | Scroll the conversation. |
     | shift+pageup, shift+pagedown | `page_up`, `page_down` | Scroll the conversation by a page. |
     """
+
+    WHAT = "This chat"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="stop", tooltip="Stop the reply"),
@@ -128,14 +127,6 @@ class ChatScreen(Screen[None]):
         self._open_on_mount = conversation
         self._continue_with = continue_with
         self._model_info: ModelInfo | None = None
-        self._history_failure_shown = False
-
-    @property
-    def genchat(self) -> GenchatApp:
-        from genchat.tui.app import GenchatApp
-
-        assert isinstance(self.app, GenchatApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="messages")
@@ -289,8 +280,9 @@ class ChatScreen(Screen[None]):
         """Stream a reply to the conversation as it stands; `again` when it is a new version
         of a reply."""
         system = self._system(profile)
+        history = self.history
         request = ChatRequest(
-            [*([Message("system", system)] if system else []), *self.history],
+            [*([Message("system", system)] if system else []), *history],
             params=self._params(profile),
             model=self.target.model,
         )
@@ -315,24 +307,10 @@ class ChatScreen(Screen[None]):
         if again:
             view.show_versions(await saved.versions(view.message_id))
         self._report_history()
-        first = self.history[0].content if len(self.history) == 1 else None
+        first = history[0].content if len(history) == 1 else None
         self.stream_reply(
             reply, view, view.message_id, title_from=first if profile.generate_titles else None
         )
-
-    def _report_history(self) -> None:
-        """Say once what the history store found, or that nothing is being saved."""
-        saved = self.genchat.chat_history
-        while saved.notices:
-            self.notify(saved.notices.pop(0), title="History", timeout=10)
-        if saved.failure is not None and not self._history_failure_shown:
-            self._history_failure_shown = True
-            self.notify(
-                f"{saved.failure.message} This chat works, but is not being saved.",
-                title=saved.failure.title,
-                severity="warning",
-                timeout=15,
-            )
 
     @work(exclusive=True, group="reply", exit_on_error=False)
     async def stream_reply(
@@ -615,7 +593,7 @@ class ChatScreen(Screen[None]):
         from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen
 
         stored = await self.genchat.chat_history.call(lambda store: store.turns(conversation_id))
-        targets, turns, _ = restore_turns(stored or [])
+        targets, turns = restore_turns(stored or [])
         known = self.genchat.profiles.profiles
         for index, target in enumerate(targets):
             if target.profile not in known:

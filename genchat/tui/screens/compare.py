@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
@@ -36,6 +35,7 @@ from genchat.comparison import Turn
 from genchat.errors import GenchatError
 from genchat.reply import Reply
 from genchat.store import Store, StoredMessage
+from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
@@ -43,15 +43,12 @@ from genchat.tui.widgets.message import stored_metrics, stored_reply
 from genchat.tui.widgets.pane import Pane
 from genchat.tui.widgets.prompt import PromptInput
 
-if TYPE_CHECKING:
-    from genchat.tui.app import GenchatApp
-
 MIN_PANES, MAX_PANES = 2, 4
 MIN_PANE_WIDTH = 36
 """Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(GenchatScreen[None]):
     """Two to four targets side by side. The keys that act on one pane act on the current one
     (its number is highlighted); Alt+Left and Alt+Right move between panes.
 
@@ -67,6 +64,8 @@ class CompareScreen(Screen[None]):
     | ctrl+r | `compare_summary` | Figures of every pane, a diff of two replies, and export. |
     | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
     """
+
+    WHAT = "The comparison"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop_all", "Stop all", id="stop_all"),
@@ -111,14 +110,6 @@ class CompareScreen(Screen[None]):
         self.current = 0
         self.sync_scroll = False
         self._syncing = False
-        self._history_failure_shown = False
-
-    @property
-    def genchat(self) -> GenchatApp:
-        from genchat.tui.app import GenchatApp
-
-        assert isinstance(self.app, GenchatApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -220,17 +211,6 @@ class CompareScreen(Screen[None]):
         saved_id = await self.genchat.chat_history.call(add)
         self._report_history()
         return saved_id
-
-    def _report_history(self) -> None:
-        saved = self.genchat.chat_history
-        if saved.failure is not None and not self._history_failure_shown:
-            self._history_failure_shown = True
-            self.notify(
-                f"{saved.failure.message} The comparison works, but is not being saved.",
-                title=saved.failure.title,
-                severity="warning",
-                timeout=15,
-            )
 
     def _request_messages(self, pane: Pane) -> list[Message]:
         """What `pane` is sent: its system prompt, then each turn with the reply that continues

@@ -10,10 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from genchat.chat import (
-    Metrics,
-    Target,
-)
+from genchat.chat import Metrics, Target
 from genchat.errors import BackendError
 from genchat.reply import Reply
 from genchat.store import Status
