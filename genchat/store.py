@@ -436,24 +436,32 @@ class Store:
             return cursor.rowcount > 0
 
     def import_conversation(self, data: Mapping[str, Any]) -> int:
-        """Add a conversation exported as JSON (`export_json`); returns its new id."""
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        """Add a conversation exported as JSON (`export_json`); returns its new id. With a
+        `tree`, every message comes back (versions, compare panes, the active branch); without
+        one, the `messages` list is the thread."""
+        tree = data.get("tree")
+        entries = tree if isinstance(tree, list) and tree else data.get("messages")
+        if not isinstance(entries, list) or not all(isinstance(m, dict) for m in entries):
             raise StoreError("The file has no `messages` list of objects: not a genchat export.")
-        for number, message in enumerate(messages, 1):
+        for number, message in enumerate(entries, 1):
             role, content = message.get("role"), message.get("content")
             if role not in ("system", "user", "assistant") or not isinstance(content, str):
                 raise StoreError(
                     f"Message {number} needs a `role` (system, user or assistant) and a string "
                     "`content`."
                 )
-        conversation = self.new_conversation(str(data.get("title") or ""))
+        kind = data.get("kind") if data.get("kind") in ("chat", "compare") and tree else "chat"
+        conversation = self.new_conversation(str(data.get("title") or ""), kind=str(kind))
         if isinstance(data.get("settings"), dict):
             self.set_settings(conversation, data["settings"])
+        new_ids: dict[object, int] = {}
         parent: int | None = None
-        for message in messages:
+        for message in entries:
             meta = message.get("genchat") if isinstance(message.get("genchat"), dict) else {}
+            if entries is tree:
+                parent = new_ids.get(message.get("parent"))
             status: Status = meta["status"] if meta.get("status") in STATUSES else "complete"
+            pane = meta.get("pane")
             parent = self.add_message(
                 conversation,
                 parent,
@@ -467,7 +475,15 @@ class Store:
                 params=meta.get("params") if isinstance(meta.get("params"), dict) else None,
                 metrics=meta.get("metrics") if isinstance(meta.get("metrics"), dict) else None,
                 error=_text(meta.get("error")),
+                reasoning=_text(meta.get("reasoning")) or "",
+                pane=pane if isinstance(pane, int) and 0 <= pane < 8 else None,
             )
+            if message.get("id") is not None:
+                new_ids[message["id"]] = parent
+            if meta.get("chosen") is True:
+                self.choose(parent)
+        if entries is tree and data.get("active_leaf") in new_ids:
+            self.set_active_leaf(conversation, new_ids[data["active_leaf"]])
         return conversation
 
     # -- reading ----------------------------------------------------------------------------
@@ -512,17 +528,21 @@ class Store:
     def turns(self, conversation_id: int) -> list[tuple[StoredMessage, list[StoredMessage]]]:
         """A compare session as it was written: each prompt, oldest first, with every reply
         to it (regenerated ones too), oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
-                (conversation_id,),
-            ).fetchall()
-        messages = [_message(row) for row in rows]
+        messages = self._all_messages(conversation_id)
         replies: dict[int, list[StoredMessage]] = {}
         for m in messages:
             if m.role == "assistant" and m.parent_id is not None:
                 replies.setdefault(m.parent_id, []).append(m)
         return [(m, replies.get(m.id, [])) for m in messages if m.role == "user"]
+
+    def _all_messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of a conversation, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            ).fetchall()
+        return [_message(row) for row in rows]
 
     def children(self, message_id: int) -> list[StoredMessage]:
         """The replies or edits that branch from `message_id`, oldest first."""
@@ -593,24 +613,21 @@ class Store:
     # -- export -----------------------------------------------------------------------------
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
-        """The active thread in OpenAI's messages format, with genchat's metadata alongside."""
+        """The active thread in OpenAI's messages format, with genchat's metadata alongside;
+        and the whole `tree` (every version of a message, every compare pane), by id and
+        parent, which `import_conversation` brings back as it was."""
         conversation = self._require(conversation_id)
-        messages = []
-        for m in self.thread(conversation_id):
-            meta: dict[str, Any] = {"status": m.status}
-            for key in ("profile", "backend", "model", "adapter", "error"):
-                if getattr(m, key):
-                    meta[key] = getattr(m, key)
-            if m.params:
-                meta["params"] = dict(m.params)
-            if m.metrics:
-                meta["metrics"] = dict(m.metrics)
-            messages.append({"role": m.role, "content": m.content, "genchat": meta})
+        tree = []
+        for m in self._all_messages(conversation_id):
+            tree.append({"id": m.id, "parent": m.parent_id, **_exported(m)})
         exported: dict[str, Any] = {
             "id": conversation.id,
             "title": conversation.title,
+            "kind": conversation.kind,
             "created": _iso(conversation.created),
-            "messages": messages,
+            "messages": [_exported(m) for m in self.thread(conversation_id)],
+            "tree": tree,
+            "active_leaf": conversation.active_leaf,
         }
         if conversation.settings:
             exported["settings"] = dict(conversation.settings)
@@ -718,6 +735,23 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _exported(m: StoredMessage) -> dict[str, Any]:
+    """A message as JSON: OpenAI's `role` and `content`, and genchat's metadata."""
+    meta: dict[str, Any] = {"status": m.status}
+    for key in ("profile", "backend", "model", "adapter", "error", "reasoning"):
+        if getattr(m, key):
+            meta[key] = getattr(m, key)
+    if m.params:
+        meta["params"] = dict(m.params)
+    if m.metrics:
+        meta["metrics"] = dict(m.metrics)
+    if m.pane is not None:
+        meta["pane"] = m.pane
+    if m.chosen:
+        meta["chosen"] = True
+    return {"role": m.role, "content": m.content, "genchat": meta}
 
 
 def _text(value: object) -> str | None:

@@ -114,6 +114,32 @@ async def test_regenerate_one_pane_keeps_the_others(profiles: Path) -> None:
         assert compare(app).turns[-1].replies[1] == after[1]
 
 
+async def test_a_pane_stopped_before_its_worker_began_still_ends_stopped(
+    profiles: Path, tmp_path: Path
+) -> None:
+    """Textual runs none of a worker's code when it is cancelled before its first step; the
+    pane must not be left "streaming", nor its saved reply."""
+    app = make_app(compare=["echo", "echo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "Hi")
+        await finish(pilot)
+        screen = compare(app)
+        await screen.action_regenerate_pane()  # its last step starts the pane's worker
+        screen.action_stop_pane()  # before the event loop has run that worker at all
+        await finish(pilot)
+        pane = screen.panes[0]
+        assert pane.state == "stopped" and pane.view is not None and pane.view.state == "stopped"
+        assert screen.turns[-1].finish[0] == "stopped"
+        stopped_id = screen.turns[-1].reply_ids[0]
+        await send(pilot, "Again")  # and the pane answers the next prompt
+        await finish(pilot)
+        assert pane.state == "complete"
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        saved = store.message(stopped_id)
+        assert saved is not None and saved.status == "stopped"
+
+
 async def test_each_pane_continues_its_own_thread_or_the_chosen_reply(profiles: Path) -> None:
     app = make_app(compare=["fast", "echo"])
     async with app.run_test(size=SIZE) as pilot:

@@ -259,6 +259,35 @@ def test_the_recorder_writes_at_most_once_an_interval(db_path: Path) -> None:
         assert (saved.content, saved.status, saved.metrics) == ("abc", "stopped", {"ttft_s": 0.5})
 
 
+def test_a_json_export_brings_back_every_version_and_compare_pane(db_path: Path) -> None:
+    with Store(db_path) as store:
+        c = store.new_conversation("Two models", kind="compare")
+        store.set_settings(c, {"panes": {"1": {"system": "Be terse."}}})
+        prompt = store.add_message(c, None, "user", "Name a colour")
+        store.add_message(c, prompt, "assistant", "Red", pane=0, metrics={"ttft_s": 0.2})
+        blue = store.add_message(c, prompt, "assistant", "Blue", pane=1, reasoning="Sky.")
+        store.add_message(c, prompt, "assistant", "Green", pane=1, status="stopped")
+        store.choose(blue)
+        store.add_message(c, blue, "user", "Another")
+        exported = json.loads(json.dumps(store.export_json(c)))
+        # `messages` stays the plain thread, for tools that read OpenAI's format.
+        assert [m["content"] for m in exported["messages"]] == ["Name a colour", "Blue", "Another"]
+        copy = store.import_conversation(exported)
+
+        def shape(conversation: int) -> list[tuple[object, ...]]:
+            return [
+                (p.content, [(r.content, r.pane, r.chosen, r.status, r.reasoning) for r in rs])
+                for p, rs in store.turns(conversation)
+            ]
+
+        assert shape(copy) == shape(c)
+        [original, imported] = store.conversation(c), store.conversation(copy)
+        assert original and imported
+        assert (imported.kind, imported.settings) == ("compare", original.settings)
+        assert [m.content for m in store.thread(copy)] == ["Name a colour", "Blue", "Another"]
+        assert store.turns(copy)[0][1][0].metrics == {"ttft_s": 0.2}
+
+
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400)
 
 

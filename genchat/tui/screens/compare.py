@@ -17,9 +17,8 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -28,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
-from textual.worker import WorkerCancelled, WorkerFailed
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from genchat.chat import ChatRequest, GenerationParams, Message, Target
 from genchat.comparison import Turn
@@ -110,6 +109,9 @@ class CompareScreen(GenchatScreen[None]):
         self.current = 0
         self.sync_scroll = False
         self._syncing = False
+        self._unbegun: dict[int, tuple[Coroutine[Any, Any, None], Callable[[], Awaitable[None]]]]
+        self._unbegun = {}
+        """Per pane, a worker's work not begun yet, and how to record its reply (see `_stop`)."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -192,9 +194,6 @@ class CompareScreen(GenchatScreen[None]):
         for pane in self.panes:
             await self._answer(pane)
         self._show_mode()
-        # Let the panes' workers begin before the next key (Esc) is handled: a worker cancelled
-        # before it began would never record its pane as stopped.
-        await asyncio.sleep(0)
 
     async def _save_prompt(self, text: str, parent: int | None) -> int | None:
         panes = self._pane_settings()
@@ -272,19 +271,25 @@ class CompareScreen(GenchatScreen[None]):
         if reply_id is not None:
             turn.reply_ids[pane.index] = reply_id
 
+        async def record() -> None:
+            turn.replies[pane.index] = reply.text
+            turn.metrics[pane.index] = reply.metrics
+            turn.finish[pane.index] = pane.finish_word()
+            error = reply.error.one_line() if reply.error else None
+            await saved.finish_reply(
+                reply_id, reply.text, pane.state or "stopped", reply.metrics.as_dict(), error
+            )
+
         async def run() -> None:
+            self._unbegun.pop(pane.index, None)
             try:
                 await pane.stream(lambda: saved.progress(reply_id, lambda: reply.text))
             finally:
-                turn.replies[pane.index] = reply.text
-                turn.metrics[pane.index] = reply.metrics
-                turn.finish[pane.index] = pane.finish_word()
-                error = reply.error.one_line() if reply.error else None
-                await saved.finish_reply(
-                    reply_id, reply.text, pane.state or "stopped", reply.metrics.as_dict(), error
-                )
+                await record()
 
-        self.run_worker(run(), group=f"pane-{pane.index}", exclusive=True, exit_on_error=False)
+        work = run()
+        self._unbegun[pane.index] = (work, record)
+        self.run_worker(work, group=f"pane-{pane.index}", exclusive=True, exit_on_error=False)
 
     # -- one pane, or all ------------------------------------------------------------------------
 
@@ -297,14 +302,33 @@ class CompareScreen(GenchatScreen[None]):
 
     def action_stop_all(self) -> None:
         for pane in self.panes:
-            self.workers.cancel_group(self, f"pane-{pane.index}")
+            self._stop(pane)
 
     def action_stop_pane(self) -> None:
-        self.workers.cancel_group(self, f"pane-{self.current}")
+        self._stop(self._pane())
+
+    def _stop(self, pane: Pane) -> list[Worker[None]]:
+        """Cancel the pane's reply. A worker cancelled before it began runs none of its code,
+        so such a reply is ended and recorded here instead."""
+        workers = self.workers.cancel_group(self, f"pane-{pane.index}")
+        unbegun = self._unbegun.pop(pane.index, None)
+        if unbegun is not None:
+            work, record = unbegun
+            work.close()
+
+            async def end() -> None:
+                await pane.abandon()
+                await record()
+
+            self.run_worker(end(), group=f"end-{pane.index}")
+        return workers
 
     async def _stop_and_wait(self, pane: Pane) -> None:
-        for worker in self.workers.cancel_group(self, f"pane-{pane.index}"):
+        for worker in self._stop(pane):
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
+        for worker in self.workers:
+            if worker.group == f"end-{pane.index}":
                 await worker.wait()
 
     async def action_regenerate_pane(self) -> None:

@@ -99,7 +99,10 @@ class Pane(Vertical):
         """How the last reply ended, in a word or three."""
         if self.state == "error":
             return "failed"
-        return FINISH_WORDS.get(self.reply.finish_reason or "", "") if self.reply else ""
+        reason = self.reply.finish_reason if self.reply else None
+        if reason is None and self.state == "stopped":
+            reason = "cancelled"  # stopped before it began
+        return FINISH_WORDS.get(reason or "", "")
 
     def _show_metrics(self) -> None:
         reply = self.reply
@@ -158,6 +161,13 @@ class Pane(Vertical):
             await view.finish(self.finish_word(), state=state)
             if error is not None:
                 await self.messages.mount(ErrorMessage(error))
+            self._show_metrics()
+
+    async def abandon(self) -> None:
+        """End a reply that was stopped before it began to stream."""
+        if self.streaming and self.view is not None:
+            self.state = "stopped"
+            await self.view.finish(self.finish_word(), state="stopped")
             self._show_metrics()
 
     async def take_back_reply(self) -> None:
