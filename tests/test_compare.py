@@ -13,12 +13,15 @@ from genchat.chat import Message, Metrics
 from genchat.comparison import Turn, markdown, summarize, word_diff
 from genchat.store import Store
 from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.pane import Pane
 from tests.helpers import run_genchat
+from tests.test_history_tui import open_history
+from tests.test_history_tui import shown as shown_screen
 from tests.test_tui import finish, notifications, scripted_profile, send, wait_for
 
 SIZE = (160, 40)
@@ -191,6 +194,36 @@ async def test_narrow_terminals_stack_the_panes(profiles: Path) -> None:
         assert min(widths) >= 70
 
 
+async def test_small_terminals_show_one_pane_at_a_time_as_tabs(profiles: Path) -> None:
+    app = make_app(compare=["fast", "echo", "broken", "fast"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await send(pilot, "Hello")
+        await finish(pilot)
+        screen = compare(app)
+        assert screen.tabbed and not screen.query_one("#panes").has_class("-stacked")
+
+        def showing() -> list[int]:
+            return [pane.index for pane in screen.panes if pane.display]
+
+        def strip() -> str:
+            return str(screen.query_one("#pane-tabs").render())
+
+        await wait_for(pilot, lambda: "3 broken ✗" in strip(), "each pane's state in the tabs")
+        assert showing() == [0] and "1 fast ✓" in strip()
+        assert screen.panes[0].messages.size.height >= 12  # the whole screen less the rest
+        await pilot.press("alt+right", "alt+right")
+        assert showing() == [2]
+        assert screen.panes[2].query(ErrorMessage)
+        await pilot.resize_terminal(200, 40)  # room for all four side by side
+        await pilot.pause()
+        assert not screen.tabbed and showing() == [0, 1, 2, 3]
+        await pilot.press("ctrl+f")  # one pane, asked for
+        assert screen.tabbed and showing() == [2]
+        await pilot.press("ctrl+f")
+        assert showing() == [0, 1, 2, 3]
+
+
 def test_compare_needs_two_to_four_profiles(profiles: Path) -> None:
     result = run_genchat("compare", "fast", env={"GENCHAT_PLUGINS": "scripted"})
     assert result.returncode == 2
@@ -203,7 +236,8 @@ async def test_real_backends_side_by_side_share_one_local_model(
     config_file: Path, llama_server: str
 ) -> None:
     """SmolLM2 through llama.cpp, the same with the demo adapter (one loaded model: the second
-    pane queues behind the first), and llama.cpp's OpenAI-compatible server on 127.0.0.1."""
+    pane queues behind the first), and llama.cpp's OpenAI-compatible server on 127.0.0.1; then
+    the session reopened from the history screen and continued."""
     greedy = "[profiles.{}.params]\nmax_tokens = 12\ntemperature = 0.0\n"
     config_file.write_text(
         greedy.format("smollm2")
@@ -230,7 +264,25 @@ async def test_real_backends_side_by_side_share_one_local_model(
         await finish(pilot)
         assert [p.state for p in (local, adapted, remote)] == ["complete"] * 3
         sent = compare(app)._request_messages(local)
-        assert sent[1] == Message("assistant", compare(app).turns[0].replies[1])
+        kept = compare(app).turns[0].replies[1]
+        assert sent[1] == Message("assistant", kept)
+        shown = replies(app)
+    again = make_app()
+    async with again.run_test(size=SIZE) as pilot:
+        await shown_screen(pilot, ChatScreen)
+        await open_history(pilot)
+        await pilot.press("enter")
+        await ready(pilot)
+        screen = compare(again)
+        assert [p.target.profile for p in screen.panes] == ["smollm2", "smollm2-lora-q4", "server"]
+        await wait_for(pilot, lambda: replies(again) == shown, "the saved replies")
+        assert [t.chosen for t in screen.turns] == [1, None]
+        await send(pilot, "Thank you.")
+        await finish(pilot)
+        assert [p.state for p in screen.panes] == ["complete"] * 3 and all(replies(again))
+        sent = screen._request_messages(screen.panes[2])
+        assert sent[1] == Message("assistant", kept)  # the adapter's reply still continues
+        assert sent[3] == Message("assistant", shown[2])  # the server's own, to the 2nd prompt
 
 
 async def test_a_comparison_is_saved_and_reopened_from_the_history(

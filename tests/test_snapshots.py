@@ -93,16 +93,35 @@ PANE_REPLIES = {
 }
 
 
+def write_pane_profiles(config_file: Path) -> None:
+    lines = []
+    for name, chunks in PANE_REPLIES.items():
+        lines.append(f'[profiles.{name}]\nbackend = "scripted"')
+        lines.append(f"chunks = {json.dumps(chunks)}" if chunks else "fail_after = 1")
+    config_file.write_text("\n".join(lines) + "\n")
+
+
 @pytest.mark.parametrize("width", [80, 200])
 @pytest.mark.parametrize("panes", [2, 3, 4])
 def test_the_compare_screen(snap_compare: Any, config_file: Path, panes: int, width: int) -> None:
     """Panes with their number, profile and model, the metrics line, the prompt and each reply
     (the fourth pane's backend fails: its error stays in it); the mode line, the prompt and the
     keys. At 80 columns the panes stack; at 200 they stand side by side."""
-    lines = []
-    for name, chunks in PANE_REPLIES.items():
-        lines.append(f'[profiles.{name}]\nbackend = "scripted"')
-        lines.append(f"chunks = {json.dumps(chunks)}" if chunks else "fail_after = 1")
-    config_file.write_text("\n".join(lines) + "\n")
+    write_pane_profiles(config_file)
     app = make_app(compare=list(PANE_REPLIES)[:panes], clock=fixed_clock)
     assert snap_compare(app, terminal_size=(width, 40), run_before=ask("Add two numbers in Python"))
+
+
+def test_the_compare_screen_as_tabs(snap_compare: Any, config_file: Path) -> None:
+    """At 80 × 24, four panes show one at a time: a strip names each pane with a mark of how
+    its reply ended (the fourth failed), and the second pane, chosen with Alt+Right, fills the
+    screen above the mode line and the prompt."""
+    write_pane_profiles(config_file)
+    app = make_app(compare=list(PANE_REPLIES), clock=fixed_clock)
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await ask("Add two numbers in Python")(pilot)
+        await pilot.press("alt+right")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

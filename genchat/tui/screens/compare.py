@@ -45,6 +45,12 @@ from genchat.tui.widgets.prompt import PromptInput
 MIN_PANES, MAX_PANES = 2, 4
 MIN_PANE_WIDTH = 36
 """Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
+MIN_PANE_HEIGHT = 8
+"""Stacked panes shorter than this (a header, metrics and a few lines of reply) become tabs:
+one pane at a time, under a strip that names every pane and how its reply stands."""
+OTHER_ROWS = 5
+"""The rows that are not panes: the mode line, the prompt and the footer."""
+STATE_MARKS = {"streaming": "…", "complete": "✓", "stopped": "■", "error": "✗"}
 
 
 class CompareScreen(GenchatScreen[None]):
@@ -61,7 +67,11 @@ class CompareScreen(GenchatScreen[None]):
     | ctrl+t | `pane_settings` | The current pane's persona, system prompt and parameters. |
     | ctrl+s | `sync_scroll` | Scroll every pane together, or each alone. |
     | ctrl+r | `compare_summary` | Figures of every pane, a diff of two replies, and export. |
+    | ctrl+f | `one_pane` | Show the current pane alone, as a tab; again: every pane. |
     | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
+
+    Panes stand side by side while each gets `MIN_PANE_WIDTH` columns, else one above another
+    while each gets `MIN_PANE_HEIGHT` rows, else one at a time as tabs.
     """
 
     WHAT = "The comparison"
@@ -82,6 +92,7 @@ class CompareScreen(GenchatScreen[None]):
         Binding("ctrl+t", "pane_settings", "Settings", id="pane_settings"),
         Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
         Binding("ctrl+r", "summary", "Summary", id="compare_summary"),
+        Binding("ctrl+f", "one_pane", "One pane", id="one_pane"),
         Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
         Binding("alt+right", "move(1)", "Next pane", id="next_pane", show=False),
     ]
@@ -108,12 +119,17 @@ class CompareScreen(GenchatScreen[None]):
         self._settings = dict((settings or {}).get("panes", {}))
         self.current = 0
         self.sync_scroll = False
+        self.one_pane = False
+        """Whether the user asked for one pane at a time, whatever the terminal's size."""
+        self.tabbed = False
+        """Whether the panes show one at a time (asked for, or the terminal is too small)."""
         self._syncing = False
         self._unbegun: dict[int, tuple[Coroutine[Any, Any, None], Callable[[], Awaitable[None]]]]
         self._unbegun = {}
         """Per pane, a worker's work not begun yet, and how to record its reply (see `_stop`)."""
 
     def compose(self) -> ComposeResult:
+        yield Static(id="pane-tabs")
         with Horizontal(id="panes"):
             for index, target in enumerate(self.targets):
                 pane = Pane(index, target, self._label(target))
@@ -168,6 +184,23 @@ class CompareScreen(GenchatScreen[None]):
             mode = f"Next prompt: every pane continues from pane {chosen + 1}'s reply."
         sync = " Scrolling together." if self.sync_scroll else ""
         self.query_one("#compare-mode", Static).update(Text(mode + sync, style="dim"))
+        self._show_tabs()
+
+    def _show_tabs(self) -> None:
+        """As tabs, show the current pane alone, under a strip naming each pane with a mark of
+        how its reply stands."""
+        strip = Text()
+        for pane in self.panes:
+            pane.display = not self.tabbed or pane.index == self.current
+            mark = STATE_MARKS.get(pane.state or "", "")
+            style = "bold reverse" if pane.index == self.current else ""
+            strip.append(f" {pane.index + 1} {pane.target.profile} {mark}".rstrip() + " ", style)
+            strip.append(" ")
+        self.query_one("#pane-tabs", Static).update(strip)
+
+    def on_pane_state_changed(self) -> None:
+        if self.tabbed:
+            self._show_tabs()
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -299,6 +332,10 @@ class CompareScreen(GenchatScreen[None]):
     def action_move(self, step: int) -> None:
         self.current = (self.current + step) % len(self.panes)
         self._show_mode()
+
+    def action_one_pane(self) -> None:
+        self.one_pane = not self.one_pane
+        self._lay_out()
 
     def action_stop_all(self) -> None:
         for pane in self.panes:
@@ -452,7 +489,14 @@ class CompareScreen(GenchatScreen[None]):
             self._syncing = False
 
     def on_resize(self) -> None:
-        """Side by side where each pane gets `MIN_PANE_WIDTH` columns, else one above another."""
-        panes = self.query_one("#panes", Horizontal)
-        stacked = self.size.width < MIN_PANE_WIDTH * len(self.targets)
-        panes.set_class(stacked, "-stacked")
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Side by side, stacked or tabs, as the terminal's size allows (see the class)."""
+        count = len(self.targets)
+        stacked = self.size.width < MIN_PANE_WIDTH * count
+        short = (self.size.height - OTHER_ROWS) // count < MIN_PANE_HEIGHT
+        self.tabbed = self.one_pane or (stacked and short)
+        self.query_one("#panes", Horizontal).set_class(stacked and not self.tabbed, "-stacked")
+        self.set_class(self.tabbed, "-tabbed")
+        self._show_tabs()

@@ -8,6 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from genchat.chat import Metrics, Target
@@ -54,8 +55,7 @@ class Pane(Vertical):
         self.reply: Reply | None = None
         """The last reply, streaming or finished."""
         self.view: AssistantMessage | None = None
-        self.state: Status | None = None
-        """The last reply's state: `streaming`, then `complete`, `stopped` or `error`."""
+        self._state: Status | None = None
         self.activity = ""
         """What the reply waits for, before its text: loading, queued, thinking."""
         self.settings: dict[str, Any] = {}
@@ -75,6 +75,24 @@ class Pane(Vertical):
     @property
     def messages(self) -> VerticalScroll:
         return self.query_one(".pane-messages", VerticalScroll)
+
+    class StateChanged(Message):
+        """A pane's reply began, or ended."""
+
+        def __init__(self, pane: Pane) -> None:
+            super().__init__()
+            self.pane = pane
+
+    @property
+    def state(self) -> Status | None:
+        """The last reply's state: `streaming`, then `complete`, `stopped` or `error`."""
+        return self._state
+
+    @state.setter
+    def state(self, value: Status | None) -> None:
+        if value != self._state:
+            self._state = value
+            self.post_message(self.StateChanged(self))
 
     @property
     def streaming(self) -> bool:
