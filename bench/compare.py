@@ -23,6 +23,7 @@ ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from keys import type_while  # noqa: E402
 from remote import fault_server  # noqa: E402
 
 RATE, TOKENS, PANES = 100, 2000, 3
@@ -30,8 +31,6 @@ RATE, TOKENS, PANES = 100, 2000, 3
 
 async def stream_once(panes: int) -> dict[str, Any]:
     """Seconds from Enter to every reply on screen, and key echo times while they stream."""
-    from textual import events
-
     from genchat.tui.app import make_app
     from genchat.tui.widgets.prompt import PromptInput
 
@@ -42,24 +41,13 @@ async def stream_once(panes: int) -> dict[str, Any]:
     def streaming() -> bool:
         return any(w.is_running for w in app.workers if w.group.startswith(("pane-", "reply")))
 
-    async def type_keys(prompt: PromptInput) -> None:
-        assert app._driver is not None
-        while not streaming():  # noqa: ASYNC110 (polling is the measurement)
-            await asyncio.sleep(0.001)
-        while streaming():
-            await asyncio.sleep(0.1)
-            typed = prompt.text
-            sent = time.perf_counter()
-            app._driver.send_message(events.Key("x", "x"))
-            while prompt.text == typed:  # noqa: ASYNC110
-                await asyncio.sleep(0.001)
-            echoes.append(time.perf_counter() - sent)
-
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause(0.5)
         prompt = app.screen.query_one(PromptInput)
         prompt.insert("go")
-        typist = asyncio.create_task(type_keys(prompt)) if panes > 1 else None
+        typist = None
+        if panes > 1:
+            typist = asyncio.create_task(type_while(app, prompt, streaming, echoes))
         start = time.perf_counter()
         await pilot.press("enter")
         await asyncio.sleep(0.2)

@@ -25,6 +25,9 @@ from typing import Any
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from keys import type_while  # noqa: E402
 
 from tests.helpers import make_plugin_site, plugin_path  # noqa: E402
 
@@ -54,8 +57,6 @@ def one_code_block(tokens: int) -> str:
 
 
 async def measure_one(reply: str) -> dict[str, float]:
-    from textual import events
-
     from genchat.tui.app import make_app
     from genchat.tui.screens.chat import ChatScreen
     from genchat.tui.widgets.message import AssistantMessage
@@ -63,30 +64,13 @@ async def measure_one(reply: str) -> dict[str, float]:
 
     app = make_app("scripted")
     stalls: list[float] = []
+    echoes: list[float] = []
 
     async def watch_loop() -> None:
         while True:
             start = time.perf_counter()
             await asyncio.sleep(0.005)
             stalls.append(time.perf_counter() - start - 0.005)
-
-    echoes: list[float] = []
-
-    async def type_keys(prompt: PromptInput) -> None:
-        assert app._driver is not None
-        while not screen.streaming:  # noqa: ASYNC110 (polling is the measurement here)
-            await asyncio.sleep(0.001)
-        while True:
-            await asyncio.sleep(0.1)
-            if not screen.streaming:
-                return
-            typed = prompt.text
-            sent = time.perf_counter()
-            # As a terminal's keypress arrives: through the driver.
-            app._driver.send_message(events.Key("x", "x"))
-            while prompt.text == typed:  # noqa: ASYNC110
-                await asyncio.sleep(0.001)
-            echoes.append(time.perf_counter() - sent)
 
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -95,7 +79,7 @@ async def measure_one(reply: str) -> dict[str, float]:
         prompt = screen.query_one(PromptInput)
         prompt.insert("go")
         watcher = asyncio.create_task(watch_loop())
-        typist = asyncio.create_task(type_keys(prompt))
+        typist = asyncio.create_task(type_while(app, prompt, lambda: screen.streaming, echoes))
         start = time.perf_counter()
         await pilot.press("enter")
         await app.workers.wait_for_complete()
