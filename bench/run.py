@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import compare
 import history
+import leaderboard
 import llama_overhead
 import lora
 import remote
@@ -136,13 +137,46 @@ While the {r["panes"]} panes streamed, a key typed into the prompt every 0.1 s
 """
 
 
+def leaderboard_section() -> str:
+    print("leaderboard: building 100,000 votes, then timing…", file=sys.stderr)
+    r = leaderboard.measure()
+    large, small = r["medians"]["large"], r["medians"]["small"]
+    big, little = r["sizes"]["large"], r["sizes"]["small"]
+    rows = "\n".join(
+        f"| {label} | {_ms(large[key])} | {_ms(small[key])} | {large[key] / small[key]:.1f}× |"
+        for label, key in (
+            ("the store reads the ballots", "read"),
+            ("ratings: Bradley–Terry, 1,000 bootstrap rounds, Elo, means", "ratings"),
+            ("`genchat leaderboard`, process start-up included", "command"),
+        )
+    )
+    return f"""## The leaderboard over 100,000 votes
+
+`bench/leaderboard.py`, measured {datetime.date.today().isoformat()}: votes between
+{r["models"]} models in a real history database, {big:,} against {little:,}, side by side;
+medians of {r["rounds"]} rounds.
+
+| | {big:,} votes | {little:,} votes | ratio |
+| --- | --- | --- | --- |
+{rows}
+
+A bootstrap round is one multinomial draw over the (pair, result) counts, and all rounds are
+fitted together by Newton's method, so the bootstrap costs the same at any number of votes;
+what grows with the votes is reading them and counting them once.
+"""
+
+
 def history_delay_ms() -> str:
     from genchat.tui.screens.history import SEARCH_DELAY_S
 
     return _ms(SEARCH_DELAY_S)
 
 
-SECTIONS: dict[str, Callable[[], str]] = {"history": history_section, "compare": compare_section}
+SECTIONS: dict[str, Callable[[], str]] = {
+    "history": history_section,
+    "compare": compare_section,
+    "leaderboard": leaderboard_section,
+}
 """Sections that can be measured on their own."""
 
 
@@ -324,7 +358,8 @@ less, which favours short replies; the CPU busy in each {remote.WINDOW_S:.0f} s 
 {_windows(streams["paced"][max(streams["paced"])]["windows"])}
 
 {history_section()}
-{compare_section()}"""
+{compare_section()}
+{leaderboard_section()}"""
     return text
 
 

@@ -131,6 +131,38 @@ def build_parser() -> argparse.ArgumentParser:
     imported = sub.add_parser("import", help="add a conversation exported as JSON")
     imported.add_argument("file", help="a file written by `genchat export --format json`")
 
+    from genchat.arena_commands import add_vote_filters
+    from genchat.votes import MIN_VOTES, ROUNDS
+
+    board = sub.add_parser(
+        "leaderboard",
+        help="rank models from your arena votes",
+        description="Bradley–Terry ratings with bootstrap intervals, online Elo, win rates and "
+        "speeds, from the votes stored by `genchat arena`.",
+    )
+    add_vote_filters(board)
+    board.add_argument("--format", choices=("table", "csv", "md"), default="table")
+    board.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    board.add_argument(
+        "--rounds", type=int, default=ROUNDS, metavar="N", help=f"bootstrap rounds ({ROUNDS})"
+    )
+    board.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (0)")
+    board.add_argument(
+        "--min-votes",
+        type=int,
+        default=MIN_VOTES,
+        metavar="N",
+        help=f"rate only models with N votes or more ({MIN_VOTES})",
+    )
+    votes = sub.add_parser(
+        "votes",
+        help="export arena votes as preference pairs (JSON lines)",
+        description="Each vote with a winner as {prompt, chosen, rejected, metadata}, one JSON "
+        "object a line, ready for DPO-style training.",
+    )
+    add_vote_filters(votes)
+    votes.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
     sub.add_parser("models", parents=[common], help="list profiles and the models they offer")
     sub.add_parser(
         "plugins", parents=[common], help="list plugins, their backends, and those that failed"
@@ -183,6 +215,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
             make_app(no_plugins=args.no_plugins, compare=args.profiles).run()
             return EXIT_OK
+        if args.command in ("leaderboard", "votes"):
+            from genchat import arena_commands
+
+            return int(getattr(arena_commands, f"run_{args.command}")(args))
         if args.command in ("history", "export", "import"):
             from genchat import history_commands
 

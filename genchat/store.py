@@ -32,8 +32,9 @@ from typing import Any, Literal, TypeAlias
 
 from genchat.config import data_dir
 from genchat.errors import GenchatError
+from genchat.votes import Ballot, Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "genchat.db"
 BUSY_TIMEOUT_MS = 5000
 TITLE_CHARS = 60
@@ -103,6 +104,29 @@ class SearchHit:
     """The matching text, each match between the two `marks` given to `search`."""
 
 
+@dataclass(frozen=True)
+class StoredVote:
+    """An arena vote: the prompt, both replies, which was better, and what made them."""
+
+    id: int
+    created: float
+    prompt: str
+    outcome: Outcome
+    model_a: str
+    model_b: str
+    """The names the models were recorded under (they count by these, whatever the
+    profiles are called now)."""
+    reply_a: str
+    reply_b: str
+    flagged: str | None = None
+    """Why the vote is left out of the leaderboard by default (a reply names a model)."""
+    tag: str = ""
+    conversation_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Per side (`a`, `b`): the target (profile, backend, model, adapter), parameters, metrics,
+    and when the reply started and finished."""
+
+
 # Each entry migrates from the version before it to the next; index 0 makes version 1.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -159,6 +183,27 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE conversations ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE conversations ADD COLUMN title_by TEXT NOT NULL DEFAULT 'message';
+    """,
+    """
+    CREATE TABLE votes (
+        id              INTEGER PRIMARY KEY,
+        created         REAL NOT NULL,
+        conversation_id INTEGER REFERENCES conversations(id) ON DELETE SET NULL,
+        tag             TEXT NOT NULL DEFAULT '',
+        prompt          TEXT NOT NULL,
+        outcome         TEXT NOT NULL CHECK (outcome IN ('a', 'b', 'tie', 'bad')),
+        flagged         TEXT,
+        model_a         TEXT NOT NULL,
+        model_b         TEXT NOT NULL,
+        reply_a         TEXT NOT NULL,
+        reply_b         TEXT NOT NULL,
+        ttft_a          REAL,
+        ttft_b          REAL,
+        tps_a           REAL,
+        tps_b           REAL,
+        details         TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX votes_by_time ON votes(created);
     """,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -649,6 +694,93 @@ class Store:
                 lines += ["", f"*({m.status}{': ' + m.error if m.error else ''})*"]
         return "\n".join(lines) + "\n"
 
+    # -- arena votes ------------------------------------------------------------------------
+
+    def add_vote(
+        self,
+        *,
+        prompt: str,
+        outcome: Outcome,
+        models: tuple[str, str],
+        replies: tuple[str, str],
+        details: Mapping[str, Any] | None = None,
+        flagged: str | None = None,
+        tag: str = "",
+        conversation_id: int | None = None,
+    ) -> int:
+        """Keep a vote; each side's `details` metrics give its time to first token and
+        tokens per second, which the leaderboard averages."""
+        details = dict(details or {})
+
+        def metric(side: str, key: str) -> float | None:
+            value = (details.get(side) or {}).get("metrics", {}).get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO votes (created, conversation_id, tag, prompt, outcome, flagged,"
+                " model_a, model_b, reply_a, reply_b, ttft_a, ttft_b, tps_a, tps_b, details)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(), conversation_id, tag, prompt, outcome, flagged, *models,
+                    *replies, metric("a", "ttft_s"), metric("b", "ttft_s"),
+                    metric("a", "tokens_per_s"), metric("b", "tokens_per_s"),
+                    json.dumps(details),
+                ),
+            )  # fmt: skip
+            return int(cursor.lastrowid or 0)
+
+    def delete_vote(self, vote_id: int) -> bool:
+        """Undo a vote; returns whether it existed."""
+        with self._write() as db:
+            return db.execute("DELETE FROM votes WHERE id = ?", (vote_id,)).rowcount > 0
+
+    def votes(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        tag: str | None = None,
+        flagged: bool = True,
+    ) -> list[StoredVote]:
+        """Votes, oldest first, cast from `since` to before `until`, with `tag`; without
+        the flagged ones unless `flagged`."""
+        where, args = _vote_filter(since, until, tag, flagged)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, created, prompt, outcome, model_a, model_b, reply_a, reply_b,"
+                f" flagged, tag, conversation_id, details FROM votes {where} ORDER BY id",
+                args,
+            ).fetchall()
+        return [_vote(row) for row in rows]
+
+    def ballots(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        tag: str | None = None,
+        flagged: bool = False,
+    ) -> list[Ballot]:
+        """What the leaderboard needs of the same votes as `votes` (by default without the
+        flagged ones), read without their texts."""
+        where, args = _vote_filter(since, until, tag, flagged)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT model_a, model_b, outcome, ttft_a, ttft_b, tps_a, tps_b FROM votes"
+                f" {where} ORDER BY id",
+                args,
+            ).fetchall()
+        return [Ballot(a, b, outcome, (t1, t2), (s1, s2)) for a, b, outcome, t1, t2, s1, s2 in rows]
+
+    def vote_tags(self) -> list[str]:
+        """The tags votes were given, most used first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tag FROM votes WHERE tag != '' GROUP BY tag ORDER BY count(*) DESC, tag"
+            ).fetchall()
+        return [tag for (tag,) in rows]
+
     # -- internals --------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -735,6 +867,28 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 def _title(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _vote(row: Sequence[Any]) -> StoredVote:
+    id_, created, prompt, outcome, model_a, model_b, reply_a, reply_b, *rest = row
+    flagged, tag, conversation_id, details = rest
+    return StoredVote(
+        id_, created, prompt, outcome, model_a, model_b, reply_a, reply_b,
+        flagged, tag, conversation_id, json.loads(details),
+    )  # fmt: skip
+
+
+def _vote_filter(
+    since: float | None, until: float | None, tag: str | None, flagged: bool
+) -> tuple[str, list[Any]]:
+    clauses, args = [], []
+    for clause, value in (("created >= ?", since), ("created < ?", until), ("tag = ?", tag)):
+        if value is not None:
+            clauses.append(clause)
+            args.append(value)
+    if not flagged:
+        clauses.append("flagged IS NULL")
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def _exported(m: StoredMessage) -> dict[str, Any]:

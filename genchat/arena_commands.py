@@ -1,0 +1,118 @@
+"""The arena's terminal commands: `genchat leaderboard` and `genchat votes`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import TypedDict
+
+from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
+from genchat.terminal import sanitize
+
+
+class VoteFilter(TypedDict):
+    """Which stored votes count (the keywords of `Store.votes` and `Store.ballots`)."""
+
+    tag: str | None
+    since: float | None
+    until: float | None
+    flagged: bool
+
+
+def add_vote_filters(parser: argparse.ArgumentParser) -> None:
+    """The options that choose which stored votes count."""
+    parser.add_argument("--tag", help="only votes from arena sessions with this tag")
+    parser.add_argument("--since", metavar="DATE", help="only votes from DATE on (2026-11-01)")
+    parser.add_argument("--until", metavar="DATE", help="only votes before DATE")
+    parser.add_argument(
+        "--include-flagged",
+        action="store_true",
+        help="count votes where a reply named its own model (left out by default)",
+    )
+
+
+def run_leaderboard(args: argparse.Namespace) -> int:
+    from genchat.leaderboard import plot, text_table, to_csv, to_markdown
+    from genchat.ratings import leaderboard
+    from genchat.store import Store, StoreError
+
+    filters = _filters(args)
+    if filters is None:
+        return EXIT_USAGE
+    try:
+        with Store() as store:
+            ballots = store.ballots(**filters)
+    except StoreError as exc:
+        print(f"genchat: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BACKEND
+    board = leaderboard(ballots, rounds=args.rounds, seed=args.seed, min_votes=args.min_votes)
+    if args.format == "csv":
+        text = to_csv(board)
+    elif args.format == "md":
+        title = f"Leaderboard: {args.tag}" if args.tag else "Leaderboard"
+        text = to_markdown(board, title)
+    else:
+        text = text_table(board)
+        if board.enough:
+            text += "\n" + "\n".join(plot(board)) + "\n"
+        text = sanitize(text)
+    return _write(text, args.output)
+
+
+def run_votes(args: argparse.Namespace) -> int:
+    """Votes with a winner as JSON lines of preference pairs."""
+    from genchat.store import Store, StoreError
+    from genchat.votes import preference_pairs
+
+    filters = _filters(args)
+    if filters is None:
+        return EXIT_USAGE
+    try:
+        with Store() as store:
+            votes = store.votes(**filters)
+    except StoreError as exc:
+        print(f"genchat: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BACKEND
+    pairs = [json.dumps(pair, ensure_ascii=False) for pair in preference_pairs(votes)]
+    code = _write("".join(line + "\n" for line in pairs), args.output)
+    skipped = len(votes) - len(pairs)
+    print(
+        f"{len(pairs)} preference pairs"
+        + (f"; {skipped} ties or both-bad votes left out" if skipped else ""),
+        file=sys.stderr,
+    )
+    return code
+
+
+def _filters(args: argparse.Namespace) -> VoteFilter | None:
+    """The store's vote filters from the options; `None` (said why) for a date it can't read."""
+    times: dict[str, float | None] = {}
+    for name in ("since", "until"):
+        value = getattr(args, name)
+        try:
+            times[name] = None if value is None else datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            print(
+                f"genchat: --{name} {value!r} is not a date; write it as 2026-11-01 "
+                "(or 2026-11-01T14:30)",
+                file=sys.stderr,
+            )
+            return None
+    return VoteFilter(
+        tag=args.tag, since=times["since"], until=times["until"], flagged=args.include_flagged
+    )
+
+
+def _write(text: str, output: str | None) -> int:
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"genchat: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
