@@ -18,7 +18,7 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerCancelled, WorkerFailed
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from genchat.chat import ChatRequest, GenerationParams, Message, Target
 from genchat.comparison import Turn
@@ -124,9 +124,6 @@ class CompareScreen(GenchatScreen[None]):
         self.tabbed = False
         """Whether the panes show one at a time (asked for, or the terminal is too small)."""
         self._syncing = False
-        self._unbegun: dict[int, tuple[Coroutine[Any, Any, None], Callable[[], Awaitable[None]]]]
-        self._unbegun = {}
-        """Per pane, a worker's work not begun yet, and how to record its reply (see `_stop`)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="pane-tabs")
@@ -313,16 +310,7 @@ class CompareScreen(GenchatScreen[None]):
                 reply_id, reply.text, pane.state or "stopped", reply.metrics.as_dict(), error
             )
 
-        async def run() -> None:
-            self._unbegun.pop(pane.index, None)
-            try:
-                await pane.stream(lambda: saved.progress(reply_id, lambda: reply.text))
-            finally:
-                await record()
-
-        work = run()
-        self._unbegun[pane.index] = (work, record)
-        self.run_worker(work, group=f"pane-{pane.index}", exclusive=True, exit_on_error=False)
+        pane.launch(lambda: saved.progress(reply_id, lambda: reply.text), record)
 
     # -- one pane, or all ------------------------------------------------------------------------
 
@@ -339,33 +327,14 @@ class CompareScreen(GenchatScreen[None]):
 
     def action_stop_all(self) -> None:
         for pane in self.panes:
-            self._stop(pane)
+            pane.stop()
 
     def action_stop_pane(self) -> None:
-        self._stop(self._pane())
-
-    def _stop(self, pane: Pane) -> list[Worker[None]]:
-        """Cancel the pane's reply. A worker cancelled before it began runs none of its code,
-        so such a reply is ended and recorded here instead."""
-        workers = self.workers.cancel_group(self, f"pane-{pane.index}")
-        unbegun = self._unbegun.pop(pane.index, None)
-        if unbegun is not None:
-            work, record = unbegun
-            work.close()
-
-            async def end() -> None:
-                await pane.abandon()
-                await record()
-
-            self.run_worker(end(), group=f"end-{pane.index}")
-        return workers
+        self._pane().stop()
 
     async def _stop_and_wait(self, pane: Pane) -> None:
-        for worker in self._stop(pane):
+        for worker in pane.stop():
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
-                await worker.wait()
-        for worker in self.workers:
-            if worker.group == f"end-{pane.index}":
                 await worker.wait()
 
     async def action_regenerate_pane(self) -> None:

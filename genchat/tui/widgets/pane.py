@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from rich.text import Text
@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
+from textual.worker import Worker
 
 from genchat.chat import Metrics, Target
 from genchat.errors import BackendError
@@ -58,6 +59,9 @@ class Pane(Vertical):
         self._state: Status | None = None
         self.activity = ""
         """What the reply waits for, before its text: loading, queued, thinking."""
+        self._unbegun: tuple[Coroutine[Any, Any, None], Callable[[], Awaitable[None]]] | None
+        self._unbegun = None
+        """The reply's work while its worker has not begun, and what to run when it ends."""
         self.settings: dict[str, Any] = {}
         """This pane's persona or system prompt and parameters over its profile's (as a chat's
         `settings`)."""
@@ -180,6 +184,37 @@ class Pane(Vertical):
             if error is not None:
                 await self.messages.mount(ErrorMessage(error))
             self._show_metrics()
+
+    def launch(self, on_text: Callable[[], None], on_end: Callable[[], Awaitable[None]]) -> None:
+        """Stream the reply `start` showed, in the pane's own worker group (`pane-N`), then
+        run `on_end`, however the stream ended; also when it was stopped before its worker
+        began, which runs none of the worker's code (see `stop`)."""
+
+        async def run() -> None:
+            self._unbegun = None
+            try:
+                await self.stream(on_text)
+            finally:
+                await on_end()
+
+        work = run()
+        self._unbegun = (work, on_end)
+        self.run_worker(work, group=f"pane-{self.index}", exclusive=True, exit_on_error=False)
+
+    def stop(self) -> list[Worker[None]]:
+        """Stop the reply; returns the workers to wait for, to know it has ended."""
+        workers = self.workers.cancel_group(self, f"pane-{self.index}")
+        if self._unbegun is not None:
+            work, on_end = self._unbegun
+            self._unbegun = None
+            work.close()
+
+            async def end() -> None:
+                await self.abandon()
+                await on_end()
+
+            workers.append(self.run_worker(end(), group=f"pane-{self.index}-end"))
+        return workers
 
     async def abandon(self) -> None:
         """End a reply that was stopped before it began to stream."""
