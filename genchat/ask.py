@@ -211,7 +211,7 @@ class _History:
                 profile=profile,
                 backend=backend.name,
                 model=model,
-                adapter=request.model if backend.supports_adapters else None,
+                adapter=backend.adapter_of(request.model),
                 params=request.params.as_dict(),
             )
         except StoreError as exc:

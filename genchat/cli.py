@@ -121,6 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("profiles", nargs="+", metavar="PROFILE", help="two to four profiles")
 
+    arena = sub.add_parser(
+        "arena",
+        parents=[common],
+        help="vote blind between two of the given profiles, round after round",
+        description="Each prompt goes to two of the profiles, drawn at random and shown as "
+        "Model A and Model B; vote for the better reply, then see which was which. Votes "
+        "feed `genchat leaderboard`.",
+    )
+    arena.add_argument("profiles", nargs="+", metavar="PROFILE", help="two or more profiles")
+    arena.add_argument(
+        "--live",
+        action="store_true",
+        help="stream replies as they come (by default both show when both have finished, so "
+        "that speed gives no model away)",
+    )
+    arena.add_argument("--tag", default="", help="a tag for this session's votes (coding…)")
+    arena.add_argument("--seed", type=int, help="seed the draws, to replay a session's pairs")
+
     history = sub.add_parser("history", help="list saved conversations, newest first")
     history.add_argument("-s", "--search", metavar="WORDS", help="only those whose text matches")
     history.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="at most N")
@@ -214,6 +232,24 @@ def run(argv: Sequence[str] | None = None) -> int:
             from genchat.tui.app import make_app
 
             make_app(no_plugins=args.no_plugins, compare=args.profiles).run()
+            return EXIT_OK
+        if args.command == "arena":
+            if len(set(args.profiles)) < 2:
+                print(
+                    "genchat: the arena needs at least two different profiles "
+                    f"(got {', '.join(args.profiles)}; see `genchat models`)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            from genchat.tui.app import make_app
+
+            make_app(
+                no_plugins=args.no_plugins,
+                arena=list(dict.fromkeys(args.profiles)),
+                live=args.live,
+                tag=args.tag,
+                seed=args.seed,
+            ).run()
             return EXIT_OK
         if args.command in ("leaderboard", "votes"):
             from genchat import arena_commands

@@ -7,6 +7,8 @@ snapshots on purpose with `pytest tests/test_snapshots.py --snapshot-update`, an
 from __future__ import annotations
 
 import json
+import math
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,12 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from genchat.store import Store
 from genchat.tui.app import make_app
+from genchat.tui.screens.leaderboard import LeaderboardScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.prompt import PromptInput
+from genchat.votes import Outcome
 
 SIZE = (90, 30)
 REPLY = [
@@ -125,3 +130,45 @@ def test_the_compare_screen_as_tabs(snap_compare: Any, config_file: Path) -> Non
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_the_arena_waiting_for_a_vote(snap_compare: Any, config_file: Path) -> None:
+    """Two unnamed panes, "Model A" and "Model B", their replies shown together once both have
+    finished, no figures; the vote buttons with the first focused, the prompt disabled, and
+    the vote keys in the footer."""
+    write_pane_profiles(config_file)
+    app = make_app(arena=["terse", "listy"], seed=1, clock=fixed_clock)
+    assert snap_compare(app, terminal_size=(100, 28), run_before=ask("Add two numbers"))
+
+
+def test_the_leaderboard_with_seeded_votes(snap_compare: Any, tmp_path: Path) -> None:
+    """Four models ranked by Bradley–Terry rating with 95% intervals, Elo, win rate, votes,
+    W-L-T and speeds, the plot of the intervals around 1000, and the summary line."""
+    strength = {"qwen-remote": 1.0, "smollm2-lora-q4": 0.4, "llama-server": 0.2, "smollm2": 0.0}
+    rng = random.Random(7)
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        for n in range(200):
+            a, b = rng.sample(sorted(strength), 2)
+            p_a = 1 / (1 + math.exp(strength[b] - strength[a]))
+            outcome: Outcome = "tie" if rng.random() < 0.1 else "a" if rng.random() < p_a else "b"
+            metrics = {"a": {"metrics": {"ttft_s": 0.1 + n % 5 / 10, "tokens_per_s": 40.0}}}
+            store.add_vote(
+                prompt=f"q{n}",
+                outcome=outcome,
+                models=(a, b),
+                replies=("x", "y"),
+                details={**metrics, "b": {}},
+            )
+
+    async def open_board(pilot: Pilot[None]) -> None:
+        pilot.app.screen.query_one(PromptInput).cursor_blink = False
+        board = LeaderboardScreen()
+        await pilot.app.push_screen(board)
+        for _ in range(200):
+            if board.board is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+    app = make_app("scripted", clock=fixed_clock)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=open_board)

@@ -63,6 +63,11 @@ class Backend(ABC):
         """The model a request with `model=None` gets, where known without I/O."""
         return None
 
+    def adapter_of(self, model: str | None) -> str | None:
+        """The adapter (or weighted combination) that a request for `model` runs, or `None`
+        for a plain model; what the history records as a reply's adapter."""
+        return None
+
     @abstractmethod
     async def list_models(self) -> list[ModelInfo]:
         """The models this backend instance can run. Must not load a model or block the loop."""

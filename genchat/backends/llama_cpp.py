@@ -104,6 +104,10 @@ class LlamaCppBackend(Backend):
     def default_model(self) -> str:
         return lora.default_model(self._options.model, self._options.adapters, self.model_id)
 
+    def adapter_of(self, model: str | None) -> str | None:
+        chosen = model or self.default_model
+        return None if chosen in (self.model_id, lora.BASE_ALIAS) else chosen
+
     async def list_models(self) -> list[ModelInfo]:
         try:
             info = await asyncio.to_thread(self._inspect)

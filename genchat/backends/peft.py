@@ -110,6 +110,10 @@ class PeftBackend(Backend):
     def default_model(self) -> str:
         return lora.default_model(self._options.model, self._options.adapters, self.base_id)
 
+    def adapter_of(self, model: str | None) -> str | None:
+        chosen = model or self.default_model
+        return None if chosen in (self.base_id, lora.BASE_ALIAS) else chosen
+
     async def list_models(self) -> list[ModelInfo]:
         loaded = BASES.loaded(self._key) if self._key else None
         details = {"base": self._options.base, "device": self._options.device}

@@ -15,6 +15,7 @@ from genchat.chat import Target
 from genchat.profiles import Profiles, open_profiles
 from genchat.tui.history import ChatHistory
 from genchat.tui.memory import settle_memory
+from genchat.tui.screens.arena import ArenaSetup
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.widgets.code import warm_up
@@ -37,11 +38,14 @@ class GenchatApp(App[None]):
         conversation: int | Literal["last"] | None = None,
         continue_with: Target | None = None,
         compare: list[Target] | None = None,
+        arena: ArenaSetup | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.compare = compare
         """Targets to open the compare screen on, at start."""
+        self.arena = arena
+        """The arena to open at start."""
         self.continue_with = continue_with
         """The target that `conversation` continues with, instead of its own."""
         self.profiles = profiles
@@ -67,6 +71,8 @@ class GenchatApp(App[None]):
         )
         if self.compare:
             self.push_screen(CompareScreen(self.compare))
+        if self.arena:
+            self.push_screen(self.arena.screen())
         self.call_after_refresh(self._after_first_screen)
 
     def _after_first_screen(self) -> None:
@@ -117,23 +123,30 @@ def make_app(
     no_plugins: bool = False,
     conversation: int | Literal["last"] | None = None,
     compare: list[str] | None = None,
+    arena: list[str] | None = None,
+    live: bool = False,
+    tag: str = "",
+    seed: int | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GenchatApp:
     """Build the app on `profile` (default: the config's `default_profile`), opening a stored
     `conversation` to continue (`last`: the latest) where one is given: with `profile` when
     that is given, else with the conversation's own. `compare` opens the compare screen on
-    those profiles.
+    those profiles; `arena` the blind arena between those (`live`, `tag` and a `seed` for its
+    draws: see `ArenaScreen`).
 
     Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
     """
     profiles = open_profiles(no_plugins=no_plugins)
     chosen = profiles.get(profile)
     panes = [Target(profiles.get(name).name) for name in compare or ()]
+    contenders = [Target(profiles.get(name).name) for name in arena or ()]
     return GenchatApp(
         profiles,
         Target(chosen.name),
         conversation=conversation,
         continue_with=Target(chosen.name) if profile else None,
         compare=panes or None,
+        arena=ArenaSetup(contenders, live, tag, seed) if contenders else None,
         clock=clock,
     )

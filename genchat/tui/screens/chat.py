@@ -301,7 +301,7 @@ class ChatScreen(GenchatScreen[None]):
             profile=profile.name,
             backend=backend.name,
             model=self._model(backend),
-            adapter=self.target.model if backend.supports_adapters else None,
+            adapter=backend.adapter_of(self.target.model),
             params=request.params.as_dict(),
         )
         if again:

@@ -39,7 +39,7 @@ from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.message import stored_metrics, stored_reply
-from genchat.tui.widgets.pane import Pane
+from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
 
 MIN_PANES, MAX_PANES = 2, 4
@@ -67,6 +67,8 @@ class CompareScreen(GenchatScreen[None]):
     | ctrl+t | `pane_settings` | The current pane's persona, system prompt and parameters. |
     | ctrl+s | `sync_scroll` | Scroll every pane together, or each alone. |
     | ctrl+r | `compare_summary` | Figures of every pane, a diff of two replies, and export. |
+    | f3 | `open_arena` | A blind arena between the panes' profiles. |
+    | f2 | `close_compare` | Back to the chat (the session stays in the history). |
     | ctrl+f | `one_pane` | Show the current pane alone, as a tab; again: every pane. |
     | alt+left, alt+right | `previous_pane`, `next_pane` | Choose the current pane. |
 
@@ -93,6 +95,8 @@ class CompareScreen(GenchatScreen[None]):
         Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
         Binding("ctrl+r", "summary", "Summary", id="compare_summary"),
         Binding("ctrl+f", "one_pane", "One pane", id="one_pane"),
+        Binding("f3", "arena", "Arena", id="open_arena", tooltip="Vote blind between these"),
+        Binding("f2", "close", "Chat", id="close_compare", tooltip="Back to the chat"),
         Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
         Binding("alt+right", "move(1)", "Next pane", id="next_pane", show=False),
     ]
@@ -129,7 +133,7 @@ class CompareScreen(GenchatScreen[None]):
         yield Static(id="pane-tabs")
         with Horizontal(id="panes"):
             for index, target in enumerate(self.targets):
-                pane = Pane(index, target, self._label(target))
+                pane = Pane(index, target, target_label(self.genchat.profiles, target))
                 pane.settings = dict(self._settings.get(str(index), {}))
                 yield pane
         yield Static(id="compare-mode")
@@ -147,15 +151,6 @@ class CompareScreen(GenchatScreen[None]):
     @property
     def panes(self) -> list[Pane]:
         return list(self.query(Pane))
-
-    def _label(self, target: Target) -> str:
-        model = target.model
-        if model is None:
-            try:
-                model = self.genchat.profiles.backend(target.profile).default_model
-            except GenchatError:
-                model = None
-        return f"{target.profile} · {model}" if model else target.profile
 
     async def _show_stored(self) -> None:
         """Draw a saved session: every prompt, and each pane's latest reply to it."""
@@ -293,7 +288,7 @@ class CompareScreen(GenchatScreen[None]):
                     profile=profile.name,
                     backend=backend.name,
                     model=pane.target.model or backend.default_model,
-                    adapter=pane.target.model if backend.supports_adapters else None,
+                    adapter=backend.adapter_of(pane.target.model),
                     params=request.params.as_dict(),
                     pane=pane.index,
                 )
@@ -423,10 +418,25 @@ class CompareScreen(GenchatScreen[None]):
         def picked(target: Target | None) -> None:
             if target is not None and target != pane.target:
                 pane.target = target
-                pane.label = self._label(target)
+                pane.label = target_label(self.genchat.profiles, target)
                 self._show_mode()
 
         self.app.push_screen(ModelPicker(self.genchat.profiles, pane.target), picked)
+
+    def action_arena(self) -> None:
+        from genchat.tui.screens.arena import ArenaScreen
+
+        targets = list(dict.fromkeys(pane.target for pane in self.panes))
+        if len(targets) < 2:
+            self.notify("The arena needs two different targets in the panes.", severity="warning")
+            return
+        self.app.push_screen(ArenaScreen(targets))
+
+    def action_close(self) -> None:
+        if self.streaming:
+            self.notify("Panes are still streaming: Esc stops them.", severity="warning")
+            return
+        self.dismiss(None)
 
     def action_summary(self) -> None:
         title = f"Comparison: {self.turns[0].prompt.splitlines()[0][:60]}" if self.turns else ""

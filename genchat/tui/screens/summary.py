@@ -100,7 +100,7 @@ class CompareSummary(Screen[None]):
     async def action_export(self) -> None:
         path = data_dir() / "exports" / f"genchat-compare-{self.file_name}.md"
         try:
-            await asyncio.to_thread(_write, path, self._markdown())
+            await asyncio.to_thread(write_file, path, self._markdown())
         except OSError as exc:
             self.notify(f"Could not save to {path}: {exc.strerror or exc}", severity="error")
             return
@@ -115,6 +115,7 @@ class CompareSummary(Screen[None]):
         self.dismiss(None)
 
 
-def _write(path: Path, text: str) -> None:
+def write_file(path: Path, text: str) -> None:
+    """Write an export, making its folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

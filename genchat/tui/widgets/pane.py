@@ -13,7 +13,8 @@ from textual.widgets import Static
 from textual.worker import Worker
 
 from genchat.chat import Metrics, Target
-from genchat.errors import BackendError
+from genchat.errors import BackendError, GenchatError
+from genchat.profiles import Profiles
 from genchat.reply import Reply
 from genchat.store import Status
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
@@ -24,6 +25,17 @@ FINISH_WORDS = {
     "cancelled": "stopped",
     "content_filter": "filtered",
 }
+
+
+def target_label(profiles: Profiles, target: Target) -> str:
+    """A target as a pane's header names it: its profile, and its model or adapter."""
+    model = target.model
+    if model is None:
+        try:
+            model = profiles.backend(target.profile).default_model
+        except GenchatError:
+            model = None
+    return f"{target.profile} · {model}" if model else target.profile
 
 
 def live_metrics(metrics: Metrics, *, finish: str = "") -> str:
@@ -62,6 +74,9 @@ class Pane(Vertical):
         self._unbegun: tuple[Coroutine[Any, Any, None], Callable[[], Awaitable[None]]] | None
         self._unbegun = None
         """The reply's work while its worker has not begun, and what to run when it ends."""
+        self.blind_note: str | None = None
+        """While set, the metrics line says this instead of the reply's figures, which would
+        give the model away (a blind arena round)."""
         self.settings: dict[str, Any] = {}
         """This pane's persona or system prompt and parameters over its profile's (as a chat's
         `settings`)."""
@@ -126,9 +141,11 @@ class Pane(Vertical):
             reason = "cancelled"  # stopped before it began
         return FINISH_WORDS.get(reason or "", "")
 
-    def _show_metrics(self) -> None:
+    def show_metrics(self) -> None:
         reply = self.reply
-        if reply is None:
+        if self.blind_note is not None:
+            text = self.blind_note
+        elif reply is None:
             text = ""
         elif self.streaming:
             activity = f"{self.activity} · " if self.activity else ""
@@ -139,7 +156,7 @@ class Pane(Vertical):
 
     def _tick(self) -> None:
         if self.streaming:
-            self._show_metrics()
+            self.show_metrics()
 
     async def add_prompt(self, text: str) -> None:
         await self.messages.mount(UserMessage(text))
@@ -152,7 +169,7 @@ class Pane(Vertical):
         self.activity = "waiting"
         await self.messages.mount(self.view)
         self.messages.anchor()
-        self._show_metrics()
+        self.show_metrics()
 
     async def stream(self, on_text: Callable[[], None] = lambda: None) -> None:
         """Stream the reply started with `start` into the pane; its errors stay in the pane.
@@ -168,7 +185,7 @@ class Pane(Vertical):
             self.activity = {"streaming": "", "queued": "queued behind another pane"}.get(
                 what, what
             )
-            self._show_metrics()
+            self.show_metrics()
 
         try:
             state, error = await stream_into(
@@ -183,7 +200,7 @@ class Pane(Vertical):
             await view.finish(self.finish_word(), state=state)
             if error is not None:
                 await self.messages.mount(ErrorMessage(error))
-            self._show_metrics()
+            self.show_metrics()
 
     def launch(self, on_text: Callable[[], None], on_end: Callable[[], Awaitable[None]]) -> None:
         """Stream the reply `start` showed, in the pane's own worker group (`pane-N`), then
@@ -221,7 +238,7 @@ class Pane(Vertical):
         if self.streaming and self.view is not None:
             self.state = "stopped"
             await self.view.finish(self.finish_word(), state="stopped")
-            self._show_metrics()
+            self.show_metrics()
 
     async def take_back_reply(self) -> None:
         """Remove the last reply (and its error), to answer again."""
@@ -230,4 +247,4 @@ class Pane(Vertical):
             await views.pop().remove()
         self.reply = self.view = None
         self.state = None
-        self._show_metrics()
+        self.show_metrics()
