@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
 from genchat.terminal import sanitize
+
+if TYPE_CHECKING:
+    from genchat.store import Store
+
+T = TypeVar("T")
 
 
 class VoteFilter(TypedDict):
@@ -37,17 +43,10 @@ def add_vote_filters(parser: argparse.ArgumentParser) -> None:
 def run_leaderboard(args: argparse.Namespace) -> int:
     from genchat.leaderboard import plot, text_table, to_csv, to_markdown
     from genchat.ratings import leaderboard
-    from genchat.store import Store, StoreError
 
-    filters = _filters(args)
-    if filters is None:
-        return EXIT_USAGE
-    try:
-        with Store() as store:
-            ballots = store.ballots(**filters)
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    ballots = _read(args, lambda store, filters: store.ballots(**filters))
+    if isinstance(ballots, int):
+        return ballots
     board = leaderboard(ballots, rounds=args.rounds, seed=args.seed, min_votes=args.min_votes)
     if args.format == "csv":
         text = to_csv(board)
@@ -64,18 +63,11 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
 def run_votes(args: argparse.Namespace) -> int:
     """Votes with a winner as JSON lines of preference pairs."""
-    from genchat.store import Store, StoreError
     from genchat.votes import preference_pairs
 
-    filters = _filters(args)
-    if filters is None:
-        return EXIT_USAGE
-    try:
-        with Store() as store:
-            votes = store.votes(**filters)
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    votes = _read(args, lambda store, filters: store.votes(**filters))
+    if isinstance(votes, int):
+        return votes
     pairs = [json.dumps(pair, ensure_ascii=False) for pair in preference_pairs(votes)]
     code = _write("".join(line + "\n" for line in pairs), args.output)
     skipped = len(votes) - len(pairs)
@@ -85,6 +77,22 @@ def run_votes(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return code
+
+
+def _read(args: argparse.Namespace, read: Callable[[Store, VoteFilter], T]) -> T | int:
+    """What `read` finds in the history with the options' filters; or the exit code, once
+    said why there is nothing (a date it cannot read, a history it cannot open)."""
+    from genchat.store import Store, StoreError
+
+    filters = _filters(args)
+    if filters is None:
+        return EXIT_USAGE
+    try:
+        with Store() as store:
+            return read(store, filters)
+    except StoreError as exc:
+        print(f"genchat: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BACKEND
 
 
 def _filters(args: argparse.Namespace) -> VoteFilter | None:

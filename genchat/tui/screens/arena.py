@@ -25,9 +25,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Footer, Static
 
-from genchat.chat import ChatRequest, Message, Target
+from genchat.chat import Message, Target
 from genchat.errors import GenchatError
-from genchat.reply import Reply
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.compare import MIN_PANE_WIDTH
 from genchat.tui.screens.dialogs import AskLine
@@ -195,7 +194,7 @@ class ArenaScreen(GenchatScreen[None]):
         panes = self.query_one("#panes", Horizontal)
         await panes.remove_children()
         for index, target in enumerate(current.targets):
-            pane = Pane(index, target, f"Model {'AB'[index]}")
+            pane = Pane(index, target, _side(index))
             pane.blind_note = "" if self.live else HELD
             await panes.mount(pane)
             pane.messages.display = self.live
@@ -207,31 +206,20 @@ class ArenaScreen(GenchatScreen[None]):
     async def _answer(self, pane: Pane, current: Round) -> None:
         side = SIDES[pane.index]
         try:
-            profile = self.genchat.profiles.get(pane.target.profile)
-            backend = self.genchat.profiles.backend(profile.name)
+            messages = [Message("user", current.prompt)]
+            reply = pane.new_reply(self.genchat.profiles, messages, self.genchat.clock)
         except GenchatError as exc:
             await pane.messages.mount(ErrorMessage(exc))
             pane.state = "error"
             await self._settle(current)
             return
-        system = [Message("system", profile.system)] if profile.system else []
-        request = ChatRequest(
-            [*system, Message("user", current.prompt)],
-            params=profile.params,
-            model=pane.target.model,
-        )
-        reply = Reply(
-            backend,
-            request,
-            source=self.genchat.profiles.source_of(profile.backend),
-            clock=self.genchat.clock,
-        )
+        backend = reply.backend
         current.details[side] = {
-            "profile": profile.name,
+            "profile": pane.target.profile,
             "backend": backend.name,
             "model": pane.target.model or backend.default_model,
             "adapter": backend.adapter_of(pane.target.model),
-            "params": request.params.as_dict(),
+            "params": reply.request.params.as_dict(),
         }
         current.started[side] = time.time()
         await pane.start(reply)
@@ -297,9 +285,12 @@ class ArenaScreen(GenchatScreen[None]):
     async def action_vote(self, outcome: str) -> None:
         current = self.round
         if current is None or current.state != "voting":
-            why = "both replies have not finished" if current else "there is no round yet"
-            if current is not None and current.state == "voted":
-                why = "this round has its vote (Ctrl+B undoes it)"
+            why = {
+                None: "there is no round yet",
+                "answering": "both replies have not finished",
+                "voted": "this round has its vote (Ctrl+B undoes it)",
+                "skipped": "this round gets none (ask again for a new pair)",
+            }[current.state if current else None]
             self.notify(f"No vote now: {why}.", severity="warning")
             return
         assert outcome in VOTE_WORDS
@@ -335,7 +326,7 @@ class ArenaScreen(GenchatScreen[None]):
             self.votes.append(current.vote_id)
         self._reveal(panes)
         said = f"You voted: {VOTE_WORDS[chosen]}. " + " · ".join(
-            f"{pane.label.split(':')[0]} was {names[pane.index]}" for pane in panes
+            f"{_side(pane.index)} was {names[pane.index]}" for pane in panes
         )
         if flagged:
             said += f". A reply named its model ({flagged}): kept, left out of the leaderboard"
@@ -356,7 +347,7 @@ class ArenaScreen(GenchatScreen[None]):
     def _reveal(self, panes: list[Pane]) -> None:
         for pane in panes:
             label = target_label(self.genchat.profiles, pane.target)
-            pane.label = f"{pane.label.split(':')[0]}: {label}"
+            pane.label = f"{_side(pane.index)}: {label}"
             pane.blind_note = None
             pane.show_header()
             pane.show_metrics()
@@ -368,7 +359,9 @@ class ArenaScreen(GenchatScreen[None]):
         vote_id = self.votes.pop()
         existed = await self.genchat.chat_history.call(lambda store: store.delete_vote(vote_id))
         if self.round is not None and self.round.vote_id == vote_id:
-            self.round.vote_id = None
+            # Its names are known now: this round cannot be voted on blind again.
+            self.round.vote_id, self.round.state = None, "skipped"
+            self._say("the vote is undone. Ask again for a new pair.")
         self.notify(
             "The vote is undone: it no longer counts."
             if existed
@@ -403,6 +396,10 @@ class ArenaScreen(GenchatScreen[None]):
         from genchat.tui.screens.leaderboard import LeaderboardScreen
 
         self.app.push_screen(LeaderboardScreen(tag=self.tag or None))
+
+
+def _side(index: int) -> str:
+    return f"Model {'AB'[index]}"
 
 
 def _name(target: Target) -> str:

@@ -29,16 +29,15 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from genchat.chat import ChatRequest, GenerationParams, Message, Target
+from genchat.chat import Message, Target
 from genchat.comparison import Turn
 from genchat.errors import GenchatError
-from genchat.reply import Reply
 from genchat.store import Store, StoredMessage
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
-from genchat.tui.widgets.message import stored_metrics, stored_reply
+from genchat.tui.widgets.message import ErrorMessage, stored_metrics, stored_reply
 from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
 
@@ -251,27 +250,13 @@ class CompareScreen(GenchatScreen[None]):
     async def _answer(self, pane: Pane) -> None:
         """Start the pane's reply to the last prompt, in the pane's own worker group."""
         try:
-            profile = self.genchat.profiles.get(pane.target.profile)
-            backend = self.genchat.profiles.backend(profile.name)
+            reply = pane.new_reply(
+                self.genchat.profiles, self._request_messages(pane), self.genchat.clock
+            )
         except GenchatError as exc:
-            from genchat.tui.widgets.message import ErrorMessage
-
             await pane.messages.mount(ErrorMessage(exc))
             return
-        text = pane.settings.get("system", profile.system)
-        system = [Message("system", text)] if text else []
-        overrides = GenerationParams(**pane.settings.get("params", {}))
-        request = ChatRequest(
-            [*system, *self._request_messages(pane)],
-            params=profile.params.merged(overrides),
-            model=pane.target.model,
-        )
-        reply = Reply(
-            backend,
-            request,
-            source=self.genchat.profiles.source_of(profile.backend),
-            clock=self.genchat.clock,
-        )
+        backend, request = reply.backend, reply.request
         await pane.start(reply)
         turn = self.turns[-1]
         saved = self.genchat.chat_history
@@ -285,7 +270,7 @@ class CompareScreen(GenchatScreen[None]):
                     "assistant",
                     "",
                     status="streaming",
-                    profile=profile.name,
+                    profile=pane.target.profile,
                     backend=backend.name,
                     model=pane.target.model or backend.default_model,
                     adapter=backend.adapter_of(pane.target.model),

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import message
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.message import Message
 from textual.widgets import Static
 from textual.worker import Worker
 
-from genchat.chat import Metrics, Target
+from genchat.chat import ChatRequest, GenerationParams, Message, Metrics, Target
 from genchat.errors import BackendError, GenchatError
 from genchat.profiles import Profiles
 from genchat.reply import Reply
@@ -95,7 +95,7 @@ class Pane(Vertical):
     def messages(self) -> VerticalScroll:
         return self.query_one(".pane-messages", VerticalScroll)
 
-    class StateChanged(Message):
+    class StateChanged(message.Message):
         """A pane's reply began, or ended."""
 
         def __init__(self, pane: Pane) -> None:
@@ -157,6 +157,24 @@ class Pane(Vertical):
     def _tick(self) -> None:
         if self.streaming:
             self.show_metrics()
+
+    def new_reply(
+        self, profiles: Profiles, messages: Sequence[Message], clock: Callable[[], float]
+    ) -> Reply:
+        """A reply from the pane's target to `messages`, after the pane's own system prompt,
+        with its parameters over its profile's. Raises `GenchatError` when the profile or its
+        backend cannot be had."""
+        profile = profiles.get(self.target.profile)
+        backend = profiles.backend(profile.name)
+        text = self.settings.get("system", profile.system)
+        system = [Message("system", text)] if text else []
+        overrides = GenerationParams(**self.settings.get("params", {}))
+        request = ChatRequest(
+            [*system, *messages],
+            params=profile.params.merged(overrides),
+            model=self.target.model,
+        )
+        return Reply(backend, request, source=profiles.source_of(profile.backend), clock=clock)
 
     async def add_prompt(self, text: str) -> None:
         await self.messages.mount(UserMessage(text))
