@@ -57,8 +57,13 @@ def run_import(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"genchat: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(data, list):
+        data = {"messages": data}  # a bare array of OpenAI messages
     if not isinstance(data, dict):
-        print(f"genchat: {args.file} is not a genchat JSON export", file=sys.stderr)
+        print(
+            f"genchat: {args.file} is neither a genchat JSON export nor an array of messages",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         with Store() as store:

@@ -451,6 +451,13 @@ def test_history_export_and_import_from_the_command_line(
     bad.write_text('{"messages": [{"role": "robot", "content": "x"}]}')
     refused = run_genchat("import", str(bad))
     assert refused.returncode == 2 and "Message 1 needs a `role`" in refused.stderr
+    bare = tmp_path / "bare.json"  # a bare array of OpenAI messages
+    bare.write_text('[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]')
+    imported = run_genchat("import", str(bare))
+    assert imported.returncode == 0, imported.stderr
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        newest = store.conversations()[0]
+        assert [m.content for m in store.thread(newest.id)] == ["Hi", "Yo"]
 
 
 # -- the chat screen ----------------------------------------------------------------------
