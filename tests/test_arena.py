@@ -376,7 +376,7 @@ async def test_the_leaderboard_screen_filters_and_exports(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: bool(app.screen.query(PromptInput)), "the chat")
-        app.push_screen(LeaderboardScreen())
+        await pilot.press("f4")  # from the chat
         await wait_for(pilot, lambda: isinstance(app.screen, LeaderboardScreen), "the board")
         board = app.screen
         assert isinstance(board, LeaderboardScreen)

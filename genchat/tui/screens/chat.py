@@ -69,6 +69,7 @@ class ChatScreen(GenchatScreen[None]):
     | ctrl+o | `pick_model` | Choose the profile and model. |
     | ctrl+t | `settings` | This conversation's persona, system prompt and parameters. |
     | f2 | `compare` | Compare this model with another, side by side. |
+    | f4 | `chat_leaderboard` | The leaderboard of your arena votes (in the palette). |
     | ctrl+r | `copy_reply` | Copy the last reply. |
     | ctrl+b | `copy_code` | Copy the last code block. |
     | ctrl+s | `save_copy` | Save what was last copied to a file. |
@@ -95,6 +96,14 @@ class ChatScreen(GenchatScreen[None]):
             tooltip="Persona, system prompt and parameters of this conversation",
         ),
         Binding("f2", "compare", "Compare", id="compare", tooltip="Compare models side by side"),
+        Binding(
+            "f4",
+            "leaderboard",
+            "Leaderboard",
+            id="chat_leaderboard",
+            show=False,
+            tooltip="Ratings from your arena votes",
+        ),
         Binding("ctrl+r", "copy_reply", "Copy", id="copy_reply", tooltip="Copy the last reply"),
         Binding("ctrl+b", "copy_code", "Code", id="copy_code", tooltip="Copy the last code block"),
         Binding(
@@ -218,6 +227,11 @@ class ChatScreen(GenchatScreen[None]):
             self.notify("The next message uses these settings.", timeout=3)
 
         self.app.push_screen(ConversationSettings(profile, personas, self.settings), changed)
+
+    def action_leaderboard(self) -> None:
+        from genchat.tui.screens.leaderboard import LeaderboardScreen
+
+        self.app.push_screen(LeaderboardScreen())
 
     def action_compare(self) -> None:
         """Open the compare screen on this chat's target and the next profile; each pane's
