@@ -53,13 +53,12 @@ def build(path: Path, votes: int, seed: int = 0) -> None:
                 rng.random(), rng.random(), 40.0, 40.0, json.dumps(details),
             )
         )  # fmt: skip
-    with Store(path) as store:
-        store.add_vote(prompt="", outcome="tie", models=("x", "y"), replies=("", ""))
+    with Store(path):
+        pass  # the schema, as genchat makes it
     import sqlite3
 
     db = sqlite3.connect(path)
     with db:
-        db.execute("DELETE FROM votes")
         db.executemany(
             "INSERT INTO votes (created, tag, prompt, outcome, flagged, model_a, model_b,"
             " reply_a, reply_b, ttft_a, ttft_b, tps_a, tps_b, details)"

@@ -94,31 +94,39 @@ def to_markdown(board: Leaderboard, title: str = "Leaderboard") -> str:
 def plot(board: Leaderboard, width: int = 60) -> list[str]:
     """Each rated model's rating (●) and 95% interval (├──┤) on one axis, a row per model, with
     the mean (1000) marked ┆ and the axis's ends labelled; empty without enough votes."""
-    rated = [s for s in board.standings if s.rating is not None]
+    # (name, rating, low, high); without bootstrap rounds an interval is its rating alone
+    rated = [
+        (
+            s.name,
+            s.rating,
+            s.rating if s.low is None else s.low,
+            s.rating if s.high is None else s.high,
+        )
+        for s in board.standings
+        if s.rating is not None
+    ]
     if not board.enough or not rated:
         return []
-    lows = [s.low if s.low is not None else s.rating for s in rated]
-    highs = [s.high if s.high is not None else s.rating for s in rated]
-    left = min(BASE_RATING, *[v for v in lows if v is not None])
-    right = max(BASE_RATING, *[v for v in highs if v is not None])
+    left = min(BASE_RATING, *(low for _, _, low, _ in rated))
+    right = max(BASE_RATING, *(high for _, _, _, high in rated))
     if math.isclose(left, right):
         left, right = left - 50, right + 50
-    name_width = max(len(s.name) for s in rated)
+    name_width = max(len(name) for name, *_ in rated)
     span = max(width - name_width - 2, 10)
 
     def column(value: float) -> int:
         return round((value - left) / (right - left) * (span - 1))
 
     lines = []
-    for s, low, high in zip(rated, lows, highs, strict=True):
+    for name, rating, low, high in rated:
         row = [" "] * span
         row[column(BASE_RATING)] = "┆"
-        start, end = column(low or 0.0), column(high or 0.0)
+        start, end = column(low), column(high)
         for i in range(start, end + 1):
             row[i] = "─"
         row[start], row[end] = "├", "┤"
-        row[column(s.rating or 0.0)] = "●"
-        lines.append(f"{s.name.rjust(name_width)}  {''.join(row)}".rstrip())
+        row[column(rating)] = "●"
+        lines.append(f"{name.rjust(name_width)}  {''.join(row)}".rstrip())
     scale = f"{left:.0f}".ljust(span - len(f"{right:.0f}")) + f"{right:.0f}"
     lines.append(" " * (name_width + 2) + scale)
     return lines

@@ -36,6 +36,12 @@ from genchat.tui.widgets.prompt import PromptInput
 from genchat.votes import OUTCOMES, Outcome, Pairings, identity_claim
 
 SIDES = ("a", "b")
+BUTTONS: dict[Outcome, str] = {
+    "a": "A is better",
+    "b": "B is better",
+    "tie": "Tie",
+    "bad": "Both are bad",
+}
 VOTE_WORDS: dict[Outcome, str] = {
     "a": "A is better",
     "b": "B is better",
@@ -50,7 +56,6 @@ RoundState = Literal["answering", "voting", "voted", "skipped"]
 class Round:
     """One prompt, the two targets that answer it, and how far it has got."""
 
-    number: int
     prompt: str
     targets: tuple[Target, Target]
     state: RoundState = "answering"
@@ -131,8 +136,7 @@ class ArenaScreen(GenchatScreen[None]):
         yield Horizontal(id="panes")
         with Horizontal(id="vote-bar"):
             for outcome, key in zip(OUTCOMES, "1234", strict=True):
-                label = VOTE_WORDS[outcome].replace("a tie", "Tie").capitalize()
-                yield Button(f"{key} {label}", id=f"vote-{outcome}", compact=True)
+                yield Button(f"{key} {BUTTONS[outcome]}", id=f"vote-{outcome}", compact=True)
         yield PromptInput(id="prompt")
         yield Footer(compact=True)
 
@@ -189,7 +193,7 @@ class ArenaScreen(GenchatScreen[None]):
     async def _start_round(self, prompt: str) -> None:
         first, second = self.pairings.draw()
         self.rounds += 1
-        current = Round(self.rounds, prompt, (self.targets[first], self.targets[second]))
+        current = Round(prompt, (self.targets[first], self.targets[second]))
         self.round = current
         panes = self.query_one("#panes", Horizontal)
         await panes.remove_children()

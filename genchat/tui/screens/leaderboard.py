@@ -115,8 +115,7 @@ class LeaderboardScreen(Screen[None]):
 
         table.add_columns(*aligned(COLUMNS))
         table.add_rows(aligned(row) for row in lines)
-        width = max(self.size.width - 6, 40)
-        self.query_one("#board-plot", Static).update(Text("\n".join(plot(board, width))))
+        self._show_plot()
         style = "" if board.enough else "bold"
         self.query_one("#board-summary", Static).update(Text(board.summary(), style=style))
         self._show_filters()
@@ -161,9 +160,13 @@ class LeaderboardScreen(Screen[None]):
             saved.append(path)
         self.notify(f"Saved to {saved[0]} and {saved[1].name}", timeout=10)
 
-    def on_resize(self) -> None:
+    def _show_plot(self) -> None:
         if self.board is not None:
-            self._show()
+            width = max(self.size.width - 6, 40)
+            self.query_one("#board-plot", Static).update(Text("\n".join(plot(self.board, width))))
+
+    def on_resize(self) -> None:
+        self._show_plot()
 
     def action_close(self) -> None:
         self.dismiss(None)
