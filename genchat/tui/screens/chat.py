@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerCancelled, WorkerFailed
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from genchat.backends.base import Backend, ModelInfo
 from genchat.chat import (
@@ -658,7 +658,9 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(Worker.StateChanged)
     def worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "reply" and event.worker.error is not None:
+        # A stopped reply (Esc, Ctrl+N) ends its worker CANCELLED, with the CancelledError as
+        # its `error`: that is the normal end of a stop, not a failure. Only ERROR is one.
+        if event.worker.group == "reply" and event.state == WorkerState.ERROR:
             # stream_reply turns backend errors into messages; anything else is a bug in genchat
             self.notify(f"Internal error: {event.worker.error!r}", severity="error")
 

@@ -1,0 +1,57 @@
+"""The TUI against what a model, a plugin, a file or a user's terminal can throw at it (issue 15):
+stopping is never an error, the prompt is bounded, keys go where the user meant them, the
+keymap and stored settings are checked, and no timer of Textual's spins for ever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.notifications import SeverityLevel
+
+from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.widgets.message import AssistantMessage, MessageView
+from tests.test_tui import (
+    SIZE,
+    SLOW_REPLY,
+    chat,
+    finish,
+    notifications,
+    scripted,  # noqa: F401 (a fixture)
+    start_slow_reply,
+    wait_for,
+)
+
+
+def severities(app: GenchatApp) -> list[tuple[SeverityLevel, str]]:
+    return [(n.severity, n.message) for n in app._notifications]
+
+
+# -- item 12: stopping a reply is not an error -------------------------------------------------
+
+
+async def test_escape_during_a_reply_stops_it_without_an_error_notification(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(SLOW_REPLY)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        view = await start_slow_reply(pilot)
+        await pilot.press("escape")
+        await finish(pilot)
+        assert view.state == "stopped" and view.text
+        assert "stopped" in str(view.query_one(".footer").render())
+        assert [n for n in severities(app) if n[0] == "error"] == []
+        assert not any("CancelledError" in n for n in notifications(app))
+
+
+async def test_ctrl_n_during_a_reply_starts_afresh_without_an_error_notification(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(SLOW_REPLY)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await start_slow_reply(pilot)
+        await pilot.press("ctrl+n")
+        await finish(pilot)
+        assert not chat(app).query(MessageView)
+        assert [n for n in severities(app) if n[0] == "error"] == []
