@@ -6,20 +6,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.notifications import SeverityLevel
 
 from genchat.tui.app import GenchatApp, make_app
-from genchat.tui.widgets.message import AssistantMessage, MessageView
+from genchat.tui.widgets.message import MessageView
 from tests.test_tui import (
     SIZE,
     SLOW_REPLY,
     chat,
     finish,
     notifications,
-    scripted,  # noqa: F401 (a fixture)
     start_slow_reply,
-    wait_for,
 )
+
+
+@pytest.fixture
+def scripted(test_plugins: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
 
 
 def severities(app: GenchatApp) -> list[tuple[SeverityLevel, str]]:
