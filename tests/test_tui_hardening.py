@@ -4,6 +4,8 @@ keymap and stored settings are checked, and no timer of Textual's spins for ever
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,47 @@ async def test_ctrl_n_during_a_reply_starts_afresh_without_an_error_notification
         await finish(pilot)
         assert not chat(app).query(MessageView)
         assert [n for n in severities(app) if n[0] == "error"] == []
+
+
+# -- item 25: no timer of Textual's spins for ever ---------------------------------------------
+
+TINY_APP = """
+import sys
+from textual.app import App
+{guard}
+
+class Tiny(App[int]):
+    fired = 0
+
+    def on_mount(self) -> None:
+        self.set_timer({delay}, self.fire)
+
+    def fire(self) -> None:
+        self.fired += 1
+        self.set_timer(0.2, lambda: self.exit(self.fired))  # time for a second firing to show
+
+print("fired", Tiny().run(headless=True))
+"""
+
+
+def run_tiny_app(guard: str, delay: float) -> str:
+    """The 3-line reproduction, in a process of its own: unguarded, it hangs for good."""
+    script = TINY_APP.format(guard=guard, delay=delay)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("delay", [-0.0001, 0.0])
+def test_a_timer_with_a_negative_or_zero_delay_fires_once_instead_of_spinning(
+    delay: float,
+) -> None:
+    guard = "from genchat.tui.timers import guard_timers\nguard_timers()"
+    assert run_tiny_app(guard, delay) == "fired 1"
+
+
+def test_the_app_guards_textuals_timers_before_it_starts() -> None:
+    guard = "from genchat.tui.app import make_app\nmake_app(no_plugins=True)"
+    assert run_tiny_app(guard, -0.0001) == "fired 1"

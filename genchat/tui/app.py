@@ -18,6 +18,7 @@ from genchat.tui.memory import settle_memory
 from genchat.tui.screens.arena import ArenaSetup
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.screens.compare import CompareScreen
+from genchat.tui.timers import guard_timers
 from genchat.tui.widgets.code import warm_up
 
 
@@ -41,6 +42,7 @@ class GenchatApp(App[None]):
         arena: ArenaSetup | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        guard_timers()  # before any timer of the app's exists: see genchat.tui.timers
         super().__init__()
         self.compare = compare
         """Targets to open the compare screen on, at start."""
