@@ -9,17 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.notifications import SeverityLevel
 
 from genchat.tui.app import GenchatApp, make_app
-from genchat.tui.widgets.message import MessageView
+from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
+from genchat.tui.widgets.prompt import PromptInput
 from tests.test_tui import (
     SIZE,
     SLOW_REPLY,
     chat,
     finish,
     notifications,
+    send,
     start_slow_reply,
+    wait_for,
 )
 
 
@@ -105,3 +109,45 @@ def test_a_timer_with_a_negative_or_zero_delay_fires_once_instead_of_spinning(
 def test_the_app_guards_textuals_timers_before_it_starts() -> None:
     guard = "from genchat.tui.app import make_app\nmake_app(no_plugins=True)"
     assert run_tiny_app(guard, -0.0001) == "fired 1"
+
+
+# -- item 27: focus left on a message does not swallow typing ----------------------------------
+
+
+async def test_typing_with_a_message_focused_goes_to_the_prompt(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First question")
+        await finish(pilot)
+        prompt = chat(app).query_one(PromptInput)
+        await pilot.press("alt+up")
+        assert isinstance(app.focused, AssistantMessage)
+        await pilot.press(*"why?", "space", "2")
+        assert prompt.has_focus and prompt.text == "why? 2"
+        await pilot.press("alt+up", "alt+up")  # the question
+        assert isinstance(app.focused, UserMessage)
+        await pilot.press("c")  # a message's own keys still act on it
+        assert app.clipboard == "First question" and prompt.text == "why? 2"
+
+
+async def test_a_paste_with_a_message_focused_goes_to_the_prompt(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First question")
+        await finish(pilot)
+        await pilot.press("alt+up")
+        app.focused.post_message(events.Paste("pasted text"))  # type: ignore[union-attr]
+        prompt = chat(app).query_one(PromptInput)
+        await wait_for(pilot, lambda: prompt.text == "pasted text", "the paste in the prompt")
+        assert prompt.has_focus
+
+
+async def test_escape_with_a_message_focused_returns_to_the_prompt(scripted: None) -> None:
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "First question")
+        await finish(pilot)
+        await pilot.press("alt+up", "alt+up")
+        assert isinstance(app.focused, UserMessage)
+        await pilot.press("escape")
+        assert chat(app).query_one(PromptInput).has_focus

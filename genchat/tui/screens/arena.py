@@ -277,6 +277,7 @@ class ArenaScreen(GenchatScreen[None]):
     def action_stop_round(self) -> None:
         for pane in self.panes:
             pane.stop()
+        self.focus_prompt()
 
     # -- the vote --------------------------------------------------------------------------
 

@@ -1,10 +1,15 @@
-"""What the chat and compare screens share: the app, typed, and saying what the history found."""
+"""What the chat, compare and arena screens share: the app, typed, saying what the history
+found, and handing typing that landed on a message to the prompt."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
+from textual import on
 from textual.screen import Screen
+
+from genchat.tui.widgets.message import MessageView
+from genchat.tui.widgets.prompt import PromptInput
 
 if TYPE_CHECKING:
     from genchat.tui.app import GenchatApp
@@ -40,3 +45,18 @@ class GenchatScreen(Screen[ResultT]):
                 severity="warning",
                 timeout=15,
             )
+
+    def focus_prompt(self, text: str = "") -> bool:
+        """Give the prompt the focus, with `text` typed at its cursor; False when the screen
+        has no prompt that takes input now."""
+        prompt = next(iter(self.query(PromptInput)), None)
+        if prompt is None or prompt.disabled:
+            return False
+        prompt.focus()
+        if text:
+            prompt.insert(text)
+        return True
+
+    @on(MessageView.Typed)
+    def typed_on_message(self, event: MessageView.Typed) -> None:
+        self.focus_prompt(event.text)

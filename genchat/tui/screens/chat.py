@@ -62,7 +62,7 @@ class ChatScreen(GenchatScreen[None]):
 
     | Key | Binding id | Action |
     | --- | --- | --- |
-    | escape | `stop` | Stop the reply; its text so far stays, marked as stopped. |
+    | escape | `stop` | Stop the reply (its text so far stays, as stopped); back to the prompt. |
     | ctrl+n | `new_chat` | Start a new chat. |
     | ctrl+l | `history` | Saved conversations: search, open, rename, delete, fork, export. |
     | ctrl+g | `regenerate` | Answer the last message again; the earlier reply stays a version. |
@@ -415,8 +415,10 @@ class ChatScreen(GenchatScreen[None]):
         return f"context {used}/{window} ({100 * used / window:.0f}%)"
 
     def action_stop(self) -> None:
+        """Stop the reply, and bring the focus back to the prompt (from a message, say)."""
         if self.streaming:
             self.workers.cancel_group(self, "reply")
+        self.focus_prompt()
 
     async def _stop_and_wait(self) -> None:
         """Stop the reply, and wait until its text and metrics are recorded."""

@@ -308,6 +308,7 @@ class CompareScreen(GenchatScreen[None]):
     def action_stop_all(self) -> None:
         for pane in self.panes:
             pane.stop()
+        self.focus_prompt()
 
     def action_stop_pane(self) -> None:
         self._pane().stop()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import ClassVar, TypeAlias
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.color import Color
@@ -81,6 +81,14 @@ class MessageView(Vertical):
     class EditRequested(_Request):
         """The user asked to edit this (user) message and send it again."""
 
+    class Typed(_Request):
+        """Text typed or pasted with this message focused, that none of its keys takes: it was
+        meant for the prompt."""
+
+        def __init__(self, view: MessageView, text: str) -> None:
+            super().__init__(view)
+            self.text = text
+
     class VersionRequested(_Request):
         """The user asked for the previous (`step` -1) or next (+1) version of this message."""
 
@@ -99,6 +107,21 @@ class MessageView(Vertical):
     def text(self) -> str:
         """The message's text, as it would be copied."""
         raise NotImplementedError
+
+    def on_key(self, event: events.Key) -> None:
+        # A message has focus after Alt+Up or a click, and takes only its own few keys. Any other
+        # printable key was meant for the prompt: hand it over rather than drop it.
+        if not event.is_printable or not event.character:
+            return
+        if event.key in self.screen.active_bindings:
+            return  # c copies, e edits, and the screen's own keys act as bound
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.Typed(self, event.character))
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        self.post_message(self.Typed(self, event.text))
 
     def show_versions(self, versions: tuple[int, int] | None) -> None:
         """Say which version of the message this is, where there are several."""
