@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
-from genchat.terminal import sanitize
+from genchat.untrusted import clean
 
 if TYPE_CHECKING:
     from genchat.store import Store
@@ -57,7 +57,7 @@ def run_leaderboard(args: argparse.Namespace) -> int:
         text = text_table(board)
         if board.enough:
             text += "\n" + "\n".join(plot(board)) + "\n"
-        text = sanitize(text)
+        text = clean(text)
     return _write(text, args.output)
 
 

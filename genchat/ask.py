@@ -7,6 +7,7 @@ to stderr. When stdout is a terminal, control sequences in the model's output ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any, TextIO
@@ -21,14 +22,18 @@ from genchat.chat import (
     ReasoningDelta,
     TextDelta,
 )
-from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE, run_async
+from genchat.cli import (
+    EXIT_BACKEND,
+    EXIT_BROKEN_PIPE,
+    EXIT_OK,
+    EXIT_USAGE,
+    silence_stdout,
+    run_async,
+)
 from genchat.errors import BackendError, ConfigError
 from genchat.profiles import Profiles, open_profiles
 from genchat.reply import Reply
 from genchat.store import ReplyRecorder, Status, Store, StoreError
-from genchat.terminal import TerminalSanitizer, sanitize
-
-EXIT_BROKEN_PIPE = 141
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -42,15 +47,33 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def read_prompt(argument: str | None, stdin: TextIO | None) -> str:
-    """The prompt: piped stdin, then the argument, joined by a blank line when both are given."""
+    """The prompt: piped stdin, then the argument, joined by a blank line when both are given.
+
+    Text that is not UTF-8 (a Latin-1 file piped in, a byte the shell passed in an argument)
+    does not stop the command: each byte that cannot be read becomes U+FFFD, and a note says so.
+    """
     parts = []
     if stdin is not None and not stdin.isatty():
-        piped = stdin.read()
+        piped = _decoded(stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read())
         if piped.strip():
             parts.append(piped.rstrip("\n"))
     if argument:
-        parts.append(argument)
+        parts.append(_decoded(argument.encode("utf-8", "surrogateescape")))
     return "\n\n".join(parts)
+
+
+def _decoded(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        print(
+            "genchat: note: the prompt is not valid UTF-8; bytes that could not be read "
+            "were replaced with \N{REPLACEMENT CHARACTER}",
+            file=sys.stderr,
+        )
+        return data.decode("utf-8", "replace")
 
 
 def _params_from_args(args: argparse.Namespace) -> GenerationParams:
@@ -86,13 +109,8 @@ async def _ask(
         messages = [Message("system", system)] if system else []
         messages += [m for m in earlier if m.role != "system"]
         messages.append(Message("user", prompt))
-        if args.adapter is not None and not backend.supports_adapters:
-            raise ConfigError(
-                [
-                    f"--adapter: the profile {profile.name!r} runs the {profile.backend} "
-                    "backend, which has no adapters"
-                ]
-            )
+        if args.adapter is not None:
+            await _check_adapter(backend, profile.name, profile.backend, args.adapter)
         request = ChatRequest(messages, params=profile.params.merged(cli), model=args.adapter)
         reply = Reply(backend, request, source=profiles.source_of(profile.backend))
         out = _Output(sys.stdout, enabled=not args.json)
@@ -100,22 +118,25 @@ async def _ask(
         recorder = (
             history.record(prompt, system, profile.name, backend, request) if history else None
         )
+        events = reply.stream()
         try:
-            async for event in reply.stream():
-                if isinstance(event, TextDelta):
-                    status.clear()
-                    out.write(event.text)
-                    if recorder:
-                        recorder.text(reply.text, reply.reasoning)
-                elif isinstance(event, ReasoningDelta) and not args.json:
-                    status.clear()
-                    sys.stderr.write(_clean_for(sys.stderr, event.text))
-                elif isinstance(event, Loading):
-                    done = "" if event.progress is None else f" {event.progress:.0%}"
-                    status.show(f"{profile.name}: {event.detail or 'loading'}{done}…")
-                elif isinstance(event, Notice):
-                    status.clear()
-                    print(f"genchat: note: {event.text}", file=sys.stderr)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        status.clear()
+                        out.write(event.text)
+                        if recorder:
+                            recorder.text(reply.text, reply.reasoning)
+                    elif isinstance(event, ReasoningDelta) and not args.json:
+                        status.clear()
+                        sys.stderr.write(event.text)
+                    elif isinstance(event, Loading):
+                        done = "" if event.progress is None else f" {event.progress:.0%}"
+                        status.show(f"{profile.name}: {event.detail or 'loading'}{done}…")
+                    elif isinstance(event, Notice):
+                        status.clear()
+                        print(f"genchat: note: {event.text}", file=sys.stderr)
+            out.end()
         except BackendError as exc:
             status.clear()
             out.end()
@@ -125,10 +146,16 @@ async def _ask(
             if args.json:
                 _print_json(profile.name, backend.name, backend.default_model, reply, exc)
             return EXIT_BACKEND
-        except BrokenPipeError:
-            _silence_stdout()
-            return EXIT_BROKEN_PIPE
-        out.end()
+        except OSError as exc:
+            # The reply could not be written: the reader went away (`| head -c 10`), the disk
+            # is full. What came so far is kept in the history, marked as stopped.
+            status.clear()
+            if recorder:
+                _save_end(recorder, reply, "complete")  # "stopped" where it was cut short
+            if isinstance(exc, BrokenPipeError):
+                silence_stdout()
+                return EXIT_BROKEN_PIPE
+            raise
         if recorder:
             _save_end(recorder, reply, "complete")
         if args.json:
@@ -139,6 +166,32 @@ async def _ask(
         return EXIT_USAGE
     finally:
         await profiles.aclose()
+
+
+async def _check_adapter(backend: Backend, profile: str, kind: str, adapter: str) -> None:
+    """Refuse an `--adapter` the profile cannot run, before anything is sent or saved: it is
+    a mistake on the command line, not a failure of the backend."""
+    from genchat.backends.adapters import BASE_ALIAS, parse_combination
+
+    if not backend.supports_adapters:
+        raise ConfigError(
+            [f"--adapter: the profile {profile!r} runs the {kind} backend, which has no adapters"]
+        )
+    offered = [model.id for model in await backend.list_models()]
+    if adapter in (*offered, BASE_ALIAS):
+        return
+    try:
+        names = parse_combination(adapter)
+    except BackendError as exc:
+        raise ConfigError([f"--adapter: {exc.message}"]) from exc
+    unknown = [name for name in names if name not in offered]
+    if unknown:
+        raise ConfigError(
+            [
+                f"--adapter: the profile {profile!r} has no adapter {unknown[0]!r}; it offers "
+                f"{', '.join([BASE_ALIAS, *offered])} (`genchat models` lists them)"
+            ]
+        )
 
 
 class _History:
@@ -264,24 +317,18 @@ def _print_json(
     sys.stdout.flush()
 
 
-def _clean_for(stream: TextIO, text: str) -> str:
-    return sanitize(text) if stream.isatty() else text
-
-
 class _Output:
-    """The reply on stdout: flushed per delta, sanitised on a terminal, ending in a newline."""
+    """The reply on stdout: flushed per delta, ending in a newline. `Reply` has already
+    cleaned it of terminal control sequences."""
 
     def __init__(self, stream: TextIO, *, enabled: bool) -> None:
         self.stream = stream
         self.enabled = enabled
-        self.sanitizer = TerminalSanitizer() if stream.isatty() else None
         self.last = ""
 
     def write(self, text: str) -> None:
         if not self.enabled:
             return
-        if self.sanitizer is not None:
-            text = self.sanitizer.feed(text)
         if text:
             self.stream.write(text)
             self.stream.flush()
@@ -290,10 +337,6 @@ class _Output:
     def end(self) -> None:
         if not self.enabled:
             return
-        tail = self.sanitizer.flush() if self.sanitizer is not None else ""
-        if tail:
-            self.stream.write(tail)
-            self.last = tail[-1]
         if self.last and self.last != "\n":
             self.stream.write("\n")
         self.stream.flush()
@@ -318,11 +361,3 @@ class _Status:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self.shown = False
-
-
-def _silence_stdout() -> None:
-    """After the reader of our stdout has gone, keep interpreter shutdown from failing on it."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())

@@ -11,7 +11,10 @@ import contextlib
 import os
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from genchat.tui.app import GenchatApp
 
 T = TypeVar("T")
 
@@ -19,6 +22,8 @@ EXIT_OK = 0
 EXIT_BACKEND = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""The reader of stdout went away: what a shell reports for a program killed by SIGPIPE."""
 
 DESCRIPTION = """\
 A terminal client for chatting with language models: a local 4-bit model out of the box,
@@ -30,6 +35,7 @@ environment:
   GENCHAT_DATA_DIR   where conversations are kept
   GENCHAT_CACHE_DIR  where converted models are cached
   GENCHAT_PLUGINS    comma-separated plugins to load; empty loads built-ins only
+  GENCHAT_LOG        append a log to this file (GENCHAT_LOG_LEVEL: debug, info, …)
 
 exit codes: 0 ok, 1 the backend failed, 2 usage or config error, 130 interrupted"""
 
@@ -47,7 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Options that work before and after the command name. SUPPRESS keeps a sub-parser's
     # default from overwriting a value given before the command.
-    common = _Parser(add_help=False)
+    logs = _Parser(add_help=False)
+    logs.add_argument(
+        "--log",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="append a log to FILE (also GENCHAT_LOG), keys redacted",
+    )
+    logs.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        default=argparse.SUPPRESS,
+        help="debug, info (the default), warning or error (also GENCHAT_LOG_LEVEL)",
+    )
+    common = _Parser(add_help=False, parents=[logs])
     common.add_argument(
         "--no-plugins",
         action="store_true",
@@ -139,14 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     arena.add_argument("--tag", default="", help="a tag for this session's votes (coding…)")
     arena.add_argument("--seed", type=int, help="seed the draws, to replay a session's pairs")
 
-    history = sub.add_parser("history", help="list saved conversations, newest first")
+    history = sub.add_parser(
+        "history", parents=[logs], help="list saved conversations, newest first"
+    )
     history.add_argument("-s", "--search", metavar="WORDS", help="only those whose text matches")
     history.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="at most N")
-    export = sub.add_parser("export", help="write a saved conversation as Markdown or JSON")
+    export = sub.add_parser(
+        "export", parents=[logs], help="write a saved conversation as Markdown or JSON"
+    )
     export.add_argument("id", type=int, help="the conversation, as `genchat history` shows it")
     export.add_argument("--format", choices=("md", "json"), default="md")
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    imported = sub.add_parser("import", help="add a conversation exported as JSON")
+    imported = sub.add_parser("import", parents=[logs], help="add a conversation exported as JSON")
     imported.add_argument("file", help="a file written by `genchat export --format json`")
 
     from genchat.arena_commands import add_vote_filters
@@ -154,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser(
         "leaderboard",
+        parents=[logs],
         help="rank models from your arena votes",
         description="Bradley–Terry ratings with bootstrap intervals, online Elo, win rates and "
         "speeds, from the votes stored by `genchat arena`.",
@@ -174,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     votes = sub.add_parser(
         "votes",
+        parents=[logs],
         help="export arena votes as preference pairs (JSON lines)",
         description="Each vote with a winner as {prompt, chosen, rejected, metadata}, one JSON "
         "object a line, ready for DPO-style training.",
@@ -186,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plugins", parents=[common], help="list plugins, their backends, and those that failed"
     )
 
-    config = sub.add_parser("config", help="show, create or check the config file")
+    config = sub.add_parser("config", parents=[logs], help="show, create or check the config file")
     config_sub = config.add_subparsers(
         dest="config_command", metavar="ACTION", parser_class=_Parser
     )
@@ -202,9 +227,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the command. Returns the exit code; raises `KeyboardInterrupt`."""
     from genchat.errors import BackendError, ConfigError
 
+    from genchat.logs import start_log
+
     args = build_parser().parse_args(argv)
     args.no_plugins = getattr(args, "no_plugins", False)
     try:
+        start_log(getattr(args, "log", None), getattr(args, "log_level", None))
         if args.command == "ask":
             from genchat.ask import run_ask
 
@@ -231,8 +259,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             from genchat.tui.app import make_app
 
-            make_app(no_plugins=args.no_plugins, compare=args.profiles).run()
-            return EXIT_OK
+            return _run_app(make_app(no_plugins=args.no_plugins, compare=args.profiles))
         if args.command == "arena":
             if len(set(args.profiles)) < 2:
                 print(
@@ -243,14 +270,15 @@ def run(argv: Sequence[str] | None = None) -> int:
                 return EXIT_USAGE
             from genchat.tui.app import make_app
 
-            make_app(
-                no_plugins=args.no_plugins,
-                arena=list(dict.fromkeys(args.profiles)),
-                live=args.live,
-                tag=args.tag,
-                seed=args.seed,
-            ).run()
-            return EXIT_OK
+            return _run_app(
+                make_app(
+                    no_plugins=args.no_plugins,
+                    arena=list(dict.fromkeys(args.profiles)),
+                    live=args.live,
+                    tag=args.tag,
+                    seed=args.seed,
+                )
+            )
         if args.command in ("leaderboard", "votes"):
             from genchat import arena_commands
 
@@ -272,8 +300,15 @@ def _run_chat(args: argparse.Namespace) -> int:
     from genchat.tui.app import make_app
 
     conversation: int | Literal["last"] | None = "last" if args.continue_ else args.open
-    make_app(args.model, no_plugins=args.no_plugins, conversation=conversation).run()
-    return EXIT_OK
+    return _run_app(make_app(args.model, no_plugins=args.no_plugins, conversation=conversation))
+
+
+def _run_app(app: GenchatApp) -> int:
+    """Run the TUI; its exit code is non-zero when it ended on an error (Textual has printed
+    the traceback by then), so that a crash never looks like success to a script."""
+    app.run()
+    code = app.return_code
+    return EXIT_OK if code in (None, 0) else EXIT_BACKEND
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -297,9 +332,28 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """The `genchat` console script."""
+    """The `genchat` console script.
+
+    Output that cannot be written ends the command here, with one line and no traceback: a
+    reader that went away (`genchat history | head -1`) exits quietly with 141, as a program
+    killed by SIGPIPE would; a full disk, a closed stdout, or an output file that cannot be made
+    says so and exits 1.
+    """
+    if sys.stdout is None:  # started with stdout closed (`genchat ask hi >&-`)
+        print("genchat: error: standard output is closed; nothing could be shown", file=sys.stderr)
+        sys.exit(EXIT_BACKEND)
     try:
         code = run(argv)
+        sys.stdout.flush()  # inside the `try`: a full disk may only show at this last write
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    except OSError as exc:
+        # A file the user named (`-o /no/such/dir/x`) is a usage error; stdout failing is not.
+        where, code = (exc.filename, EXIT_USAGE) if exc.filename else ("the output", EXIT_BACKEND)
+        print(f"genchat: error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        silence_stdout()
+        sys.exit(code)
     except KeyboardInterrupt:
         print("\ngenchat: interrupted", file=sys.stderr)
         _flush()
@@ -308,6 +362,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         os._exit(EXIT_INTERRUPTED)
     _flush()
     sys.exit(code)
+
+
+def silence_stdout() -> None:
+    """After stdout has failed, point it at /dev/null, so that the flush at interpreter exit
+    does not fail on it again and print a second error."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _flush() -> None:

@@ -1,6 +1,14 @@
-"""Errors that reach the user: each carries a short title and a message a person can act on."""
+"""Errors that reach the user: each carries a short title and a message a person can act on.
+
+An error's text often quotes what came from outside (a server's message, a file name, a
+plugin's exception), so it is cleaned of terminal control sequences and redacted of secrets as
+the error is made (`genchat.untrusted`): every screen, stream, log and history row that shows it
+gets the safe text.
+"""
 
 from __future__ import annotations
+
+from genchat.untrusted import clean, clean_line, redact
 
 
 class GenchatError(Exception):
@@ -9,10 +17,11 @@ class GenchatError(Exception):
     title = "Error"
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
+        message = redact(clean(message))
         super().__init__(message)
         self.message = message
         if title is not None:
-            self.title = title
+            self.title = redact(clean_line(title))
 
     def one_line(self) -> str:
         """The error as one line of text, for a terminal or a log."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from genchat.backends.base import Backend
 from genchat.chat import (
@@ -27,6 +28,9 @@ from genchat.chat import (
     Usage,
 )
 from genchat.errors import BackendError, PluginFailed, ProtocolError
+from genchat.untrusted import StreamCleaner, clean, clean_line
+
+_log = logging.getLogger("genchat.reply")
 
 HOLD_LIMIT_S = 0.01
 """The longest a reply's stream keeps the event loop to itself before it lets others run."""
@@ -58,6 +62,8 @@ class Reply:
         self.error: BackendError | None = None
         self.usage = Usage()
         self._deltas = 0
+        self._clean_text = StreamCleaner()
+        self._clean_reasoning = StreamCleaner()
         self._t_request: float | None = None
         self._t_load: float | None = None
         self._load_s = 0.0
@@ -78,11 +84,13 @@ class Reply:
         """The model's reasoning so far, where it streams any."""
         return self._reasoning.getvalue()
 
-    async def stream(self) -> AsyncIterator[StreamEvent]:
+    async def stream(self) -> AsyncGenerator[StreamEvent, None]:
         """Yield the backend's events while recording them.
 
-        A `BackendError` is recorded and re-raised. Anything else a backend raises becomes a
-        `PluginFailed` naming the plugin. Closing this iterator early, or cancelling the task that
+        Text, reasoning and notices come out cleaned of terminal control sequences
+        (`genchat.untrusted`), so what is shown, saved and measured is the same safe text.
+        A `BackendError` is recorded and re-raised. Anything else a backend raises, `SystemExit`
+        included, becomes a `PluginFailed` naming the plugin. Closing this iterator early, or cancelling the task that
         consumes it, records the reply as cancelled and closes the backend's stream.
         """
         self._t_request = self._clock()
@@ -90,7 +98,14 @@ class Reply:
             events = self.backend.stream(self.request)
             paused = time.monotonic()
             try:
-                async for event in events:
+                async for raw in events:
+                    if isinstance(raw, Finished):
+                        for held in self._held_back():
+                            self._observe(held)
+                            yield held
+                    event = self._cleaned(raw)
+                    if event is None:
+                        continue
                     self._observe(event)
                     yield event
                     if isinstance(event, Finished):
@@ -113,19 +128,47 @@ class Reply:
                 )
         except BackendError as exc:
             self.error = exc
+            _log.warning("%s reply failed: %s", self.backend.name, exc.one_line())
             raise
         except (asyncio.CancelledError, GeneratorExit):
             self.finish_reason = self.finish_reason or "cancelled"
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a plugin that calls sys.exit() mid-reply must cost only its reply.
             plugin = f" (from plugin {self.source})" if self.source else ""
             self.error = PluginFailed(
                 f"The {self.backend.name} backend{plugin} failed: {type(exc).__name__}: {exc}. "
                 "Other profiles still work; report this to the plugin's authors."
             )
+            _log.error("%s", self.error.one_line(), exc_info=exc)
             raise self.error from exc
         finally:
             self._t_end = self._clock()
+
+    def _cleaned(self, event: StreamEvent) -> StreamEvent | None:
+        """`event` with its text cleaned of terminal control sequences: a backend's text
+        comes from a model or a server. `None` where nothing of a piece of text is left yet
+        (it may be the start of a sequence that the next piece ends)."""
+        if isinstance(event, TextDelta):
+            text = self._clean_text.feed(event.text)
+            return TextDelta(text, event.deltas) if text else None
+        if isinstance(event, ReasoningDelta):
+            text = self._clean_reasoning.feed(event.text)
+            return ReasoningDelta(text, event.deltas) if text else None
+        if isinstance(event, Notice):
+            return Notice(clean(event.text))
+        if isinstance(event, Loading) and event.detail:
+            return Loading(event.progress, clean_line(event.detail))
+        return event
+
+    def _held_back(self) -> list[StreamEvent]:
+        """What the cleaners still hold when the stream finishes, as text events."""
+        events: list[StreamEvent] = []
+        if reasoning := self._clean_reasoning.flush():
+            events.append(ReasoningDelta(reasoning, 0))
+        if text := self._clean_text.flush():
+            events.append(TextDelta(text, 0))
+        return events
 
     def _observe(self, event: StreamEvent) -> None:
         now = self._clock()

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from genchat.chat import ChatRequest, StreamEvent
+from genchat.untrusted import clean_line
 
 
 class BackendOptions(BaseModel):
@@ -26,7 +27,11 @@ class BackendOptions(BaseModel):
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model a backend can run, as `list_models()` reports it."""
+    """A model a backend can run, as `list_models()` reports it.
+
+    Its text comes from a server or a model file, so it is cleaned of terminal control
+    sequences as it is made: every list, picker and label shows the clean text.
+    """
 
     id: str
     """What `ChatRequest.model` takes."""
@@ -36,6 +41,12 @@ class ModelInfo:
     details: Mapping[str, str] = field(default_factory=dict)
     default: bool = False
     """True for the profile's default model."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", clean_line(self.id))
+        object.__setattr__(self, "description", clean_line(self.description))
+        details = {clean_line(k): clean_line(v) for k, v in self.details.items()}
+        object.__setattr__(self, "details", details)
 
 
 class Backend(ABC):

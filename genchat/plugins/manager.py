@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from genchat.backends.base import Backend
 from genchat.plugins import hookspecs
+from genchat.untrusted import clean_line, redact
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 ALLOW_ENV = "GENCHAT_PLUGINS"
@@ -47,7 +48,11 @@ Stage = Literal["import", "register", "hooks", "backends", "profiles"]
 
 @dataclass
 class PluginInfo:
-    """A plugin that loaded, and what it registered."""
+    """A plugin that loaded, and what it registered.
+
+    Names and versions come from a package's metadata, which anyone can write: they are
+    cleaned of terminal control sequences as they are recorded.
+    """
 
     name: str
     builtin: bool
@@ -56,14 +61,25 @@ class PluginInfo:
     backends: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.name = clean_line(self.name)
+        self.distribution = None if self.distribution is None else clean_line(self.distribution)
+        self.version = None if self.version is None else clean_line(self.version)
+
 
 @dataclass(frozen=True)
 class PluginFailure:
-    """A plugin, or one of its hooks, that failed. The rest of genchat goes on without it."""
+    """A plugin, or one of its hooks, that failed. The rest of genchat goes on without it.
+
+    The name and the error (a plugin's own exception text) are cleaned and redacted."""
 
     name: str
     stage: Stage
     error: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_line(self.name))
+        object.__setattr__(self, "error", redact(clean_line(self.error)))
 
 
 @dataclass(frozen=True)
@@ -207,6 +223,8 @@ def _call_registration_hooks(registry: PluginRegistry, plugin_name: str) -> None
         if cls.name in registry.backends:
             owner = registry.backend_plugins[cls.name]
             raise ValueError(f"backend name {cls.name!r} is already registered by plugin {owner!r}")
+        if clean_line(cls.name) != cls.name:
+            raise ValueError(f"backend name {clean_line(cls.name)!r} holds control characters")
         registry.backends[cls.name] = cls
         registry.backend_plugins[cls.name] = plugin_name
         info.backends.append(cls.name)
@@ -214,6 +232,8 @@ def _call_registration_hooks(registry: PluginRegistry, plugin_name: str) -> None
     def register_profile(name: str, **values: Any) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("a profile needs a non-empty name")
+        if clean_line(name) != name:
+            raise ValueError(f"profile name {clean_line(name)!r} holds control characters")
         if name in registry.profiles:
             owner = registry.profiles[name].plugin
             raise ValueError(f"profile {name!r} is already registered by plugin {owner!r}")
@@ -231,7 +251,7 @@ def _call_registration_hooks(registry: PluginRegistry, plugin_name: str) -> None
                 continue
             try:
                 impl.function(*[register for _ in impl.argnames])
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 registry.failures.append(PluginFailure(plugin_name, stage, _describe(exc)))
 
 
