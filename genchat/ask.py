@@ -27,8 +27,8 @@ from genchat.cli import (
     EXIT_BROKEN_PIPE,
     EXIT_OK,
     EXIT_USAGE,
-    silence_stdout,
     run_async,
+    silence_stdout,
 )
 from genchat.errors import BackendError, ConfigError
 from genchat.profiles import Profiles, open_profiles

@@ -226,7 +226,6 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the command. Returns the exit code; raises `KeyboardInterrupt`."""
     from genchat.errors import BackendError, ConfigError
-
     from genchat.logs import start_log
 
     args = build_parser().parse_args(argv)

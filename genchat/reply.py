@@ -90,8 +90,9 @@ class Reply:
         Text, reasoning and notices come out cleaned of terminal control sequences
         (`genchat.untrusted`), so what is shown, saved and measured is the same safe text.
         A `BackendError` is recorded and re-raised. Anything else a backend raises, `SystemExit`
-        included, becomes a `PluginFailed` naming the plugin. Closing this iterator early, or cancelling the task that
-        consumes it, records the reply as cancelled and closes the backend's stream.
+        included, becomes a `PluginFailed` naming the plugin. Closing this iterator early, or
+        cancelling the task that consumes it, records the reply as cancelled and closes the
+        backend's stream.
         """
         self._t_request = self._clock()
         try:
