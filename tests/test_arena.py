@@ -19,7 +19,7 @@ from genchat.tui.screens.arena import ArenaScreen
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.leaderboard import LeaderboardScreen
-from genchat.tui.widgets.message import ErrorMessage
+from genchat.tui.widgets.message import ErrorMessage, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.votes import Outcome
 from tests.helpers import run_genchat
@@ -198,13 +198,15 @@ async def test_a_blind_round_holds_both_replies_then_reveals_and_keeps_the_vote(
         await wait_for(pilot, lambda: screen.voting, "both replies")
         assert all(pane.messages.display for pane in screen.panes)
         assert "quick" not in screen_text(screen)
-        await pilot.press("1")  # the buttons have focus: Model A is better
+        assert screen.query_one(PromptInput).has_focus  # the prompt keeps it
+        await pilot.press("alt+1")  # Model A is better
         await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
         a, b = (pane.target.profile for pane in screen.panes)
         shown = screen_text(screen)
         assert f"Model A: {a}" in shown and f"Model B: {b}" in shown and "TTFT" in shown
         assert "You voted: A is better" in shown
         assert screen.query_one(PromptInput).has_focus
+        assert screen.query_one(PromptInput).text == ""  # Alt+1 voted, and typed nothing
     with Store(saved) as store:
         [vote] = store.votes()
     assert (vote.prompt, vote.outcome, vote.tag, vote.flagged) == (
@@ -229,7 +231,7 @@ async def test_a_vote_is_undone_and_pairs_are_balanced(contenders: Path, saved: 
             await send(pilot, f"Question {number}")
             await wait_for(pilot, lambda: screen.voting, "both replies")
             met.append(frozenset(pane.target.profile for pane in screen.panes))
-            await pilot.press("3")
+            await pilot.press("alt+3")
             await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
         assert len(set(met)) == 3  # each pair once in three rounds
         await pilot.press("ctrl+b")  # the last round's vote
@@ -254,7 +256,7 @@ async def test_a_reply_that_names_its_model_flags_the_vote(contenders: Path, sav
         screen = await arena_ready(pilot)
         await send(pilot, "Who are you?")
         await wait_for(pilot, lambda: screen.voting, "both replies")
-        await pilot.press("2")
+        await pilot.press("alt+2")
         await wait_for(pilot, lambda: "left out of the leaderboard" in screen_text(screen), "flag")
     with Store(saved) as store:
         [vote] = store.votes()
@@ -305,10 +307,34 @@ async def test_stopping_a_round_and_resizing_mid_round(contenders: Path, saved: 
         await send(pilot, "Now quickly")
         await wait_for(pilot, lambda: screen.voting, "both replies")
         assert not screen.query_one("#panes").has_class("-stacked")
+        await pilot.press("shift+tab")  # from the prompt to the buttons, where a digit votes
+        assert screen.focused is screen.query_one("#vote-bad")
         await pilot.press("4")
         await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
     with Store(saved) as store:
         assert [v.outcome for v in store.votes()] == ["bad"]
+
+
+async def test_a_prompt_typed_after_a_round_goes_to_the_prompt_even_if_it_starts_with_a_digit(
+    contenders: Path, saved: Path
+) -> None:
+    app = make_app(arena=["quick", "echo"], seed=0)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await arena_ready(pilot)
+        await send(pilot, "Tips for sleeping well?")
+        await wait_for(pilot, lambda: screen.voting, "both replies")
+        prompt = screen.query_one(PromptInput)
+        assert prompt.has_focus and not prompt.disabled
+        typed = "2 more tips please"
+        await pilot.press(*("space" if c == " " else c for c in typed))
+        assert prompt.text == typed
+        assert screen.voting  # no vote was cast
+        await pilot.press("enter")  # the next round; this one gets no vote
+        await wait_for(pilot, lambda: screen.rounds == 2 and screen.voting, "round 2")
+        assert all(pane.query(UserMessage).first().text == typed for pane in screen.panes)
+        assert prompt.text == ""
+    with Store(saved) as store:
+        assert store.votes() == []
 
 
 async def test_live_rounds_stream_text_but_still_hide_names_and_figures(
@@ -356,7 +382,7 @@ async def test_a_round_between_smollm2_and_its_demo_adapter(config_file: Path, s
         await wait_for(pilot, lambda: screen.voting, "both replies")
         assert all(pane.reply and pane.reply.text for pane in screen.panes)
         assert "smollm2" not in screen_text(screen)
-        await pilot.press("2")
+        await pilot.press("alt+2")
         await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
         assert "smollm2" in screen_text(screen)
     with Store(saved) as store:

@@ -134,8 +134,8 @@ def test_the_compare_screen_as_tabs(snap_compare: Any, config_file: Path) -> Non
 
 def test_the_arena_waiting_for_a_vote(snap_compare: Any, config_file: Path) -> None:
     """Two unnamed panes, "Model A" and "Model B", their replies shown together once both have
-    finished, no figures; the vote buttons with the first focused, the prompt disabled, and
-    the vote keys in the footer."""
+    finished, no figures; the vote buttons, the status line naming Alt+1..Alt+4 for the vote,
+    the prompt still focused (a next prompt can be typed), and the vote keys in the footer."""
     write_pane_profiles(config_file)
     app = make_app(arena=["terse", "listy"], seed=1, clock=fixed_clock)
     assert snap_compare(app, terminal_size=(100, 28), run_before=ask("Add two numbers"))

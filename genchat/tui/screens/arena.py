@@ -86,7 +86,7 @@ class ArenaScreen(GenchatScreen[None]):
 
     | Key | Binding id | Action |
     | --- | --- | --- |
-    | 1, 2, 3, 4 | `vote_a`, `vote_b`, `vote_tie`, `vote_bad` | Vote (the buttons have focus). |
+    | alt+1..4, 1..4 | `vote_a`, `vote_b`, `vote_tie`, `vote_bad` | Vote (1..4 off the prompt). |
     | ctrl+n | `skip_round` | Leave this round without a vote. |
     | escape | `stop_round` | Stop both replies; the round gets no vote. |
     | ctrl+b | `undo_vote` | Undo the last vote of this session. |
@@ -94,15 +94,22 @@ class ArenaScreen(GenchatScreen[None]):
     | ctrl+s | `arena_live` | Stream replies live, or hold both until both have finished. |
     | ctrl+l | `leaderboard` | The leaderboard. |
     | f3 | `close_arena` | Back to the screen the arena was opened from. |
+
+    The vote keys never take a key meant for the prompt: when a round ends, the focus stays in
+    the prompt, which takes what is typed (a next question may well begin "2 more…"), and
+    there Alt+1..Alt+4 vote. The plain digits vote where they cannot be text: with the focus on
+    the vote buttons (Shift+Tab from the prompt) or on a reply.
     """
 
     WHAT = "The arena"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "vote('a')", "A better", id="vote_a"),
-        Binding("2", "vote('b')", "B better", id="vote_b"),
-        Binding("3", "vote('tie')", "Tie", id="vote_tie"),
-        Binding("4", "vote('bad')", "Both bad", id="vote_bad"),
+        # Not priority bindings: the focused prompt takes the plain digits as text first (and
+        # leaves Alt+digit to these; see PromptInput).
+        Binding("alt+1,1", "vote('a')", "A better", id="vote_a"),
+        Binding("alt+2,2", "vote('b')", "B better", id="vote_b"),
+        Binding("alt+3,3", "vote('tie')", "Tie", id="vote_tie"),
+        Binding("alt+4,4", "vote('bad')", "Both bad", id="vote_bad"),
         Binding("ctrl+n", "skip", "Skip", id="skip_round", tooltip="No vote this round"),
         Binding("escape", "stop_round", "Stop", id="stop_round"),
         Binding("ctrl+b", "undo_vote", "Undo vote", id="undo_vote"),
@@ -165,8 +172,9 @@ class ArenaScreen(GenchatScreen[None]):
         return self.round is not None and self.round.state == "voting"
 
     def _show_vote_bar(self) -> None:
+        # The prompt stays usable while a round waits for its vote: typing a next prompt is
+        # never lost, and sending it leaves the round without a vote.
         self.query_one("#vote-bar").display = self.voting
-        self.query_one(PromptInput).disabled = self.voting
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -260,12 +268,10 @@ class ArenaScreen(GenchatScreen[None]):
             self._say(f"No vote this round: {why}. Ask again for a new pair.")
         else:
             current.state = "voting"
-            self._say("Which reply is better? 1: A · 2: B · 3: tie · 4: both bad.")
+            self._say("your vote? Alt+1 A · Alt+2 B · Alt+3 tie · Alt+4 both bad")
         self._show_vote_bar()
-        if current.state == "voting":
-            self.query_one("#vote-a", Button).focus()
-        else:
-            self.query_one(PromptInput).focus()
+        if not isinstance(self.focused, Button):
+            self.focus_prompt()
 
     def action_skip(self) -> None:
         if self.round is not None and self.round.state == "voting":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
@@ -37,6 +38,13 @@ class PromptInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Alt with a printable key is a command, not text (the arena votes with Alt+1..Alt+4):
+        # leave it to the bindings rather than type the bare character. prevent_default keeps
+        # TextArea's own handler, which would insert it, from running.
+        if event.key.startswith("alt+") and event.is_printable:
+            event.prevent_default()
 
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
