@@ -155,6 +155,22 @@ async def test_a_truncated_gguf_file(tmp_path: Path, smollm2_path: Path) -> None
     assert "damaged" in info.value.message
 
 
+async def test_a_context_too_large_for_memory_says_so_and_what_to_set(
+    smollm2_path: Path,
+) -> None:
+    # 2^30 tokens of KV cache is terabytes: llama.cpp loads the model, then cannot make the
+    # context. That is not a damaged file.
+    backend = make_backend(smollm2_path, n_ctx=1 << 30)
+    try:
+        with pytest.raises(ModelLoadError) as info:
+            await collect(backend, ask("Hi"))
+    finally:
+        await backend.aclose()
+    assert info.value.title == "Context too large for memory"
+    assert "1,073,741,824 tokens" in info.value.message
+    assert "smaller n_ctx" in info.value.message and "damaged" not in info.value.message
+
+
 async def test_one_file_is_loaded_once_and_shared(smollm2_path: Path) -> None:
     first, second = make_backend(smollm2_path), make_backend(smollm2_path)
     try:

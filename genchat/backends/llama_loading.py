@@ -180,6 +180,13 @@ def load_llama(key: LoadKey) -> Any:
         try:
             llm = GenchatLlama(**kwargs)
         except ValueError as exc:
+            if "llama_context" in str(exc):  # "Failed to create llama_context": the model loaded
+                raise ModelLoadError(
+                    f"llama.cpp loaded {key.path.name} but could not make a context of "
+                    f"{key.n_ctx:,} tokens: that needs more memory than there is. Set a "
+                    "smaller n_ctx in the profile, or remove it to use the model's own context.",
+                    title="Context too large for memory",
+                ) from exc
             raise ModelLoadError(
                 f"llama.cpp could not load {key.path.name}: {exc}. The file may be damaged, "
                 "or need a newer llama.cpp than the one installed."
