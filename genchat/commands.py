@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from genchat.backends.base import ModelInfo
+from genchat.backends.remote import RemoteOptions
 from genchat.cli import EXIT_OK, EXIT_USAGE, run_async
 from genchat.config import config_path, load_config, write_example_config
 from genchat.plugins.manager import ALLOW_ENV, PluginRegistry, load_plugins
@@ -97,6 +98,18 @@ def run_config(args: argparse.Namespace) -> int:
     return _check(path, no_plugins=getattr(args, "no_plugins", False))
 
 
+def key_notes(profiles: Profiles) -> list[tuple[str, str]]:
+    """What `config check` says about the remote profiles' keys: each profile whose default
+    key is no longer sent to its base_url, and each key that would go over plain http to
+    another machine (`RemoteOptions.key_plan`), as (profile, note)."""
+    notes = []
+    for name in sorted(profiles.profiles):
+        options = profiles.profiles[name].options
+        if isinstance(options, RemoteOptions):
+            notes += [(name, note) for note in options.key_plan().notices]
+    return notes
+
+
 def _check(path: Path, *, no_plugins: bool) -> int:
     loaded = load_config()  # raises ConfigError for a file that is not valid at all
     registry = load_plugins(no_plugins=no_plugins)
@@ -120,5 +133,7 @@ def _check(path: Path, *, no_plugins: bool) -> int:
             f"warning: plugin {failure.name} failed at {failure.stage}: {failure.error}",
             file=sys.stderr,
         )
+    for name, note in key_notes(profiles):
+        print(f"warning: profiles.{name}: {note}", file=sys.stderr)
     print(f"{where}: ok ({len(profiles.profiles)} profiles, default {profiles.default_name!r})")
     return EXIT_OK

@@ -28,6 +28,17 @@ Scenarios (`N`, `R`, `CODE` are numbers):
     error-event     a few tokens, then the protocol's error event
     no-stream-options   (OpenAI) 400 when asked for usage in the stream
     reasoning       reasoning deltas, then the reply
+    redirect-PORT   307 to the same path on 127.0.0.1:PORT, scenario `ok` (another server, or
+                    this one: then the redirect stays within the origin)
+    redirect-loop   307 to the same URL, for ever
+    error-key       a few tokens, then an error event that quotes the key the request carried
+    long-line       a few tokens, then a line of `LONG_LINE_CHARS` that never ends
+    garbage         200, then lines of something that is not the protocol (for Ollama, blank
+                    ones: any other is an error at once), until the client leaves (at most
+                    `GARBAGE_LIMIT` bytes)
+    gzip-broken     `Content-Encoding: gzip` on a body that is not gzip (models and chat)
+    deep-json       JSON nested `DEEP_JSON` deep (models, and a line of the stream)
+    escape-ids      (OpenAI) a model list whose ids and owners carry terminal escape sequences
 """
 
 from __future__ import annotations
@@ -52,6 +63,13 @@ UTF8_TEXT = "Café naïve 😀 fin\ufffd"
 CHAT_PATHS = ("/chat/completions", "/v1/messages", "/api/chat")
 PARTIAL = 3
 """How many tokens the failing scenarios send before they fail."""
+LONG_LINE_CHARS = (1 << 20) + (64 << 10)
+"""The line `long-line` sends: a little more than genchat's limit of one line (1 Mi)."""
+GARBAGE_LIMIT = 256 << 20
+"""Where `garbage` gives up on a client that keeps reading."""
+DEEP_JSON = 100_000
+ESCAPE_IDS = ["evil\x1b]2;TITLE\x1b\\model", "wipe\x1b[2Jmodel"]
+"""`escape-ids`' model ids: an OSC 2 (set the window title) and a CSI that clears the screen."""
 
 
 @dataclass
@@ -149,6 +167,16 @@ class FaultServer:
             scenario = ("status-" + first if first.isdigit() else first) if seen == 0 else "ok"
         if scenario.startswith("status-"):
             await call.error_status(int(scenario.split("-")[1]))
+        elif scenario.startswith("redirect-"):
+            await call.redirect(scenario.removeprefix("redirect-"))
+        elif scenario == "gzip-broken":
+            await call.send(200, b"this is not gzip at all", "application/json",
+                            "Content-Encoding: gzip\r\n")  # fmt: skip
+        elif scenario == "deep-json" and call.path.endswith(("/models", "/api/tags")):
+            await call.send(200, _deep_json(), "application/json")
+        elif scenario == "escape-ids" and call.path.endswith("/models"):
+            data = [{"id": m, "object": "model", "owned_by": "x\x1b[31mred"} for m in ESCAPE_IDS]
+            await call.send_json(200, {"object": "list", "data": data})
         elif scenario == "html":
             await call.send(
                 200, b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>", "text/html"
@@ -202,8 +230,7 @@ class Call:
     async def error_status(self, status: int) -> None:
         message = f"fault server: status {status}"
         if status == 401:  # as OpenAI does: quote the key that was refused
-            key = self.headers.get("authorization", self.headers.get("x-api-key", "(none)"))
-            message += f"; incorrect API key provided: {key.removeprefix('Bearer ')}"
+            message += f"; incorrect API key provided: {self.key()}"
         if self.api == "ollama":
             body: Any = {"error": message}
         elif self.api == "anthropic":
@@ -212,6 +239,19 @@ class Call:
             body = {"error": {"message": message, "type": "fault", "code": status}}
         extra = "Retry-After: 1\r\n" if status == 429 else ""
         await self.send_json(status, body, extra)
+
+    async def redirect(self, to: str) -> None:
+        """307 to the same path, on another port (or for ever to the same URL)."""
+        if to == "loop":
+            location = f"http://{self.server.host}:{self.server.port}/redirect-loop{self.path}"
+        else:
+            location = f"http://127.0.0.1:{int(to)}/ok{self.path}"
+        await self.send(307, b"", "text/plain", f"Location: {location}\r\n")
+
+    def key(self) -> str:
+        """The key this request carried, as OpenAI quotes a key it refuses."""
+        key = self.headers.get("authorization", self.headers.get("x-api-key", "(none)"))
+        return key.removeprefix("Bearer ")
 
     async def models(self) -> None:
         if self.api == "ollama":
@@ -285,10 +325,16 @@ class Call:
             await self.chunk(wire.finish(len(UTF8_TOKENS)))
             await self.end()
             return
+        if scenario == "garbage":
+            await self._garbage()
+            return
         limit = wire.limit()
         cut = limit is not None and limit < len(tokens)
         tokens = tokens[:limit] if cut else tokens
-        failing = scenario in ("drop", "silent", "malformed", "no-done", "error-event")
+        failing = scenario in (
+            "drop", "silent", "malformed", "no-done", "error-event", "error-key", "long-line",
+            "deep-json",
+        )  # fmt: skip
         batch: list[bytes] = []
         for i, token in enumerate(tokens[:PARTIAL] if failing else tokens):
             batch.append(wire.text(token))
@@ -311,9 +357,33 @@ class Call:
             await self.chunk(wire.malformed())
         elif scenario == "error-event":
             await self.chunk(wire.error("fault server: overloaded"))
+        elif scenario == "error-key":
+            await self.chunk(wire.error(f"fault server: the key {self.key()} is over its quota"))
+        elif scenario == "long-line":
+            piece = b"x" * (64 << 10)
+            await self.chunk(b"data: ")
+            for _ in range(LONG_LINE_CHARS // len(piece)):
+                await self.chunk(piece)
+        elif scenario == "deep-json":
+            await self.chunk(wire.deep())
         elif scenario != "no-done":
             await self.chunk(wire.finish(len(tokens), cut))
         await self.end()
+
+    async def _garbage(self) -> None:
+        line = b"<p>this is not an event stream, and it goes on and on and on</p>\n"
+        if self.api == "ollama":
+            line = b" " * 64 + b"\n"
+        piece = line * 1000
+        sent = 0
+        while sent < GARBAGE_LIMIT:
+            await self.chunk(piece)
+            sent += len(piece)
+        await self.end()
+
+
+def _deep_json() -> bytes:
+    return b"[" * DEEP_JSON + b"]" * DEEP_JSON
 
 
 def _prose(count: int) -> list[str]:
@@ -355,6 +425,10 @@ class Wire:
 
     def error(self, message: str) -> bytes:
         raise NotImplementedError
+
+    def deep(self) -> bytes:
+        """A line of the stream whose JSON is nested `DEEP_JSON` deep."""
+        return b"data: " + _deep_json() + b"\n\n"
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -480,12 +554,16 @@ class OllamaStream(Wire):
     def malformed(self) -> bytes:
         return b'{"message": {"content": "unterminated\n'
 
+    def deep(self) -> bytes:
+        return _deep_json() + b"\n"
+
     def error(self, message: str) -> bytes:
         return self._line({"error": message})
 
 
 _REASONS = {
     200: "OK",
+    307: "Temporary Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",

@@ -231,11 +231,10 @@ async def test_each_fault_is_a_clear_error_and_keeps_the_text_so_far(
     error: type[BackendError],
     says: str,
 ) -> None:
-    variable = KEY_VARIABLES.get(api)
-    options: dict[str, Any] = {"retries": 0, "read_timeout_s": 0.5}
-    if variable is None:  # Ollama takes no key by default: give it one to keep secret
-        variable = "OLLAMA_KEY"
-        options["api_key_env"] = variable
+    # Named explicitly: a default key goes only to its own host, and this one must reach the
+    # server (which quotes it back) and still never show. Ollama takes no key by default.
+    variable = KEY_VARIABLES.get(api, "OLLAMA_KEY")
+    options: dict[str, Any] = {"retries": 0, "read_timeout_s": 0.5, "api_key_env": variable}
     monkeypatch.setenv(variable, SECRET)
     backend = remote(api, faults.base_url(scenario, api), **options)
     reply = Reply(backend, hello())
@@ -255,7 +254,12 @@ async def test_each_fault_is_a_clear_error_and_keeps_the_text_so_far(
 
 
 async def test_a_missing_key_is_named(faults: FaultServer) -> None:
-    backend = remote("anthropic", faults.base_url("status-401", "anthropic"), retries=0)
+    backend = remote(
+        "anthropic",
+        faults.base_url("status-401", "anthropic"),
+        retries=0,
+        api_key_env="ANTHROPIC_API_KEY",
+    )
     with pytest.raises(AuthError, match="ANTHROPIC_API_KEY is not set"):
         await collect(backend, hello())
     await backend.aclose()
@@ -281,7 +285,9 @@ async def test_anthropic_request_shape(
     faults: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    backend = remote("anthropic", faults.base_url("ok", "anthropic"))
+    backend = remote(
+        "anthropic", faults.base_url("ok", "anthropic"), api_key_env="ANTHROPIC_API_KEY"
+    )
     request = ChatRequest(
         [Message("system", "Be brief."), Message("user", "hi")],
         GenerationParams(temperature=0.2, stop=("END",)),
@@ -410,7 +416,7 @@ async def test_the_key_never_leaks(
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     config_file.write_text(
         f'[profiles.remote]\nbackend = "openai"\nbase_url = "{faults.base_url("status-401")}"\n'
-        'model = "fault-model"\nretries = 0\n'
+        'model = "fault-model"\nretries = 0\napi_key_env = "OPENAI_API_KEY"\n'
     )
     env = {"OPENAI_API_KEY": SECRET}
     outputs = [

@@ -3,6 +3,8 @@
 The system prompt goes in the `system` field, not among the messages. Every request carries
 `x-api-key` and `anthropic-version`. The API requires `max_tokens`, so a request that sets none
 gets the profile's `default_max_tokens`. Models are listed from `/v1/models`.
+`ANTHROPIC_API_KEY`, the default key, goes only to api.anthropic.com; any other server gets a
+key only from an `api_key_env` its profile names (`RemoteOptions.key_plan`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -25,8 +28,10 @@ from genchat.backends.remote import (
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
+from genchat.untrusted import clean_line
 
 ANTHROPIC_URL = "https://api.anthropic.com"
+ANTHROPIC_HOST = urlsplit(ANTHROPIC_URL).hostname
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 """The model of the profile that appears when `ANTHROPIC_API_KEY` is set."""
 API_VERSION = "2023-06-01"
@@ -46,6 +51,7 @@ class AnthropicOptions(RemoteOptions):
 
     base_url: str = ANTHROPIC_URL
     api_key_env: str | None = "ANTHROPIC_API_KEY"
+    key_home: ClassVar[str | None] = ANTHROPIC_HOST
     default_max_tokens: Annotated[int, Field(ge=1)] = 4096
     """The reply's token limit when none is set: the API requires one."""
 
@@ -74,9 +80,9 @@ class AnthropicBackend(RemoteBackend):
         if not isinstance(entries, list):
             raise ProtocolError(f"{self.endpoint.where()} sent a model list without `data`.")
         return [
-            ModelInfo(
-                entry["id"],
-                description=str(entry.get("display_name") or ""),
+            ModelInfo(  # a server's text: one clean line each
+                clean_line(entry["id"]),
+                description=clean_line(str(entry.get("display_name") or "")),
                 context_length=self.anthropic.context_length,
                 default=entry["id"] == self.anthropic.model,
             )
@@ -115,7 +121,11 @@ class AnthropicBackend(RemoteBackend):
         lines = endpoint.post_lines(
             "/v1/messages", self._body(request, model), missing=f"the model {model!r}"
         )
-        async for event in decode_stream(lines, _Decoder(endpoint.where())):
+        async for event in decode_stream(
+            lines,
+            _Decoder(endpoint.where()),
+            max_chars_without_event=endpoint.max_chars_without_event,
+        ):
             yield event
 
 

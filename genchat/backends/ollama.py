@@ -25,6 +25,7 @@ from genchat.backends.remote import (
 from genchat.chat import ChatRequest, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
+from genchat.untrusted import clean_line
 
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 PROFILE_NAME = "ollama"
@@ -64,14 +65,14 @@ class OllamaBackend(RemoteBackend):
         models = []
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                details = {
-                    key: str(value)
+                details = {  # a server's text: one clean line each
+                    key: clean_line(str(value))
                     for key, value in (entry.get("details") or {}).items()
                     if key in ("parameter_size", "quantization_level", "family") and value
                 }
                 models.append(
                     ModelInfo(
-                        entry["name"],
+                        clean_line(entry["name"]),
                         description=" ".join(details.values()),
                         context_length=self.remote.context_length,
                         details=details,
@@ -94,7 +95,11 @@ class OllamaBackend(RemoteBackend):
         lines = endpoint.post_lines(
             "/api/chat", body, missing=f"the model {model!r} (`ollama pull {model}` fetches it)"
         )
-        async for event in decode_stream(lines, _Decoder(endpoint.where())):
+        async for event in decode_stream(
+            lines,
+            _Decoder(endpoint.where()),
+            max_chars_without_event=endpoint.max_chars_without_event,
+        ):
             yield event
 
 
@@ -106,6 +111,7 @@ class _Decoder(StreamDecoder):
     def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
         for line in lines:
             if line.strip():
+                self.dispatched = True  # a JSON line is an event of the protocol
                 self._line(parse_json(self.where, line), out)
                 if self.done:
                     return

@@ -9,6 +9,8 @@ Groq, Together. `base_url` includes `/v1`.
   (400 or 422) is asked again without it, once, and the answer is remembered for the profile; a
   server that ignores it still works, with tokens counted from the stream.
 - `reasoning_content` (or `reasoning`) deltas become `ReasoningDelta`s.
+- `OPENAI_API_KEY`, the default key, goes only to api.openai.com; any other server gets a key
+  only from an `api_key_env` its profile names (`RemoteOptions.key_plan`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -32,8 +35,10 @@ from genchat.backends.remote import (
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl
+from genchat.untrusted import clean_line
 
 OPENAI_URL = "https://api.openai.com/v1"
+OPENAI_HOST = urlsplit(OPENAI_URL).hostname
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 """The model of the profile that appears when `OPENAI_API_KEY` is set."""
 
@@ -51,6 +56,7 @@ class OpenAIOptions(RemoteOptions):
 
     base_url: str = OPENAI_URL
     api_key_env: str | None = "OPENAI_API_KEY"
+    key_home: ClassVar[str | None] = OPENAI_HOST
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     """What the server calls the reply's token limit (OpenAI's newer models want the second)."""
     extra_body: dict[str, Any] = Field(default_factory=dict)
@@ -81,9 +87,9 @@ class OpenAIBackend(RemoteBackend):
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
                 length = entry.get("max_model_len") or self.openai.context_length
                 models.append(
-                    ModelInfo(
-                        entry["id"],
-                        description=str(entry.get("owned_by") or ""),
+                    ModelInfo(  # a server's text: one clean line each
+                        clean_line(entry["id"]),
+                        description=clean_line(str(entry.get("owned_by") or "")),
                         context_length=length if isinstance(length, int) else None,
                         default=entry["id"] == self.openai.model,
                     )
@@ -125,7 +131,12 @@ class OpenAIBackend(RemoteBackend):
         lines = endpoint.post_lines(
             "/chat/completions", body, fallback=without_usage, missing=f"the model {model!r}"
         )
-        async for event in decode_stream(lines, _Decoder(endpoint.where()), on_start=remember):
+        async for event in decode_stream(
+            lines,
+            _Decoder(endpoint.where()),
+            on_start=remember,
+            max_chars_without_event=endpoint.max_chars_without_event,
+        ):
             yield event
 
 

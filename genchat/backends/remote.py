@@ -1,6 +1,11 @@
 """What the remote API backends (openai, anthropic, ollama) share: their options, the base
 class that makes their HTTP endpoint on first use, and the decoding of a streamed response.
 
+Where a key may go (`KeyPlan`): a profile's *default* key variable (`OPENAI_API_KEY`,
+`ANTHROPIC_API_KEY`) is sent only to the host it belongs to, over https; any other base_url gets
+a key only from an `api_key_env` the profile names. Every secret a backend sends is registered
+with `genchat.untrusted.add_secret` as its endpoint is made, so no error shows it.
+
 This module stays light: httpx and the HTTP machinery (`genchat.backends.http`) are imported
 when a remote backend first opens a connection, so start-up never waits for them.
 """
@@ -8,12 +13,15 @@ when a remote backend first opens a connection, so start-up never waits for them
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -30,12 +38,21 @@ from genchat.chat import (
     TextDelta,
 )
 from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
+from genchat.untrusted import add_secret
 
 if TYPE_CHECKING:
     from genchat.backends.http import Endpoint
 
 Seconds = Annotated[float, Field(gt=0, strict=False)]
 """A positive number of seconds (a TOML integer is taken too)."""
+
+MAX_CHARS_WITHOUT_EVENT = 4 << 20
+"""The most text (4 Mi characters) a stream may send without one event of its protocol: a
+server answering 200 with endless lines of something else must not keep genchat reading
+forever."""
+
+SECRET_HEADER_NAMES = frozenset({"authorization", "x-api-key", "api-key"})
+"""Headers whose values are secrets, wherever they come from (lower case)."""
 
 
 class RemoteOptions(BackendOptions):
@@ -56,6 +73,65 @@ class RemoteOptions(BackendOptions):
     context_length: Annotated[int, Field(gt=0)] | None = None
     """The model's context window, where the server does not say it."""
 
+    key_home: ClassVar[str | None] = None
+    """The host that the default `api_key_env`'s key belongs to (api.openai.com): the only
+    one it is sent to, over https, unless the profile names `api_key_env` itself."""
+
+    def key_plan(self, environ: Mapping[str, str] = os.environ) -> KeyPlan:
+        """Which key this profile sends, and what the user should know about it."""
+        url = urlsplit(self.base_url)
+        host = (url.hostname or "").lower()
+        chosen = "api_key_env" in self.model_fields_set
+        env = self.api_key_env or None
+        withheld = None
+        if not chosen and env is not None and not (url.scheme == "https" and host == self.key_home):
+            withheld, env = env, None
+        key = environ.get(env) if env else None
+        plain = url.scheme == "http" and not is_this_machine(host)
+        sent = [name for name in self.headers if name.lower() in SECRET_HEADER_NAMES]
+        notices = []
+        if withheld and environ.get(withheld):
+            notices.append(
+                f"{withheld} is not sent to {self.base_url}: genchat sends it only to "
+                f"https://{self.key_home}. If this server needs that key, add "
+                f'api_key_env = "{withheld}" to the profile (api_key_env = "" says it needs '
+                "none)."
+            )
+        if plain and (key or sent):
+            what = f"The key in {env}" if key else f"The {' and '.join(sent)} header"
+            notices.append(
+                f"{what} goes over plain http to {host}, which is not this machine: anyone on "
+                "the network between can read it. Use https in base_url."
+            )
+        return KeyPlan(env=env, key=key or None, withheld=withheld, notices=notices)
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """The API key a remote profile sends (`RemoteOptions.key_plan`)."""
+
+    env: str | None
+    """The variable the key is read from, or None where this profile sends no key."""
+    key: str | None
+    """The key itself, where that variable is set."""
+    withheld: str | None
+    """The backend's default key variable, where this base_url is not its host's and the
+    profile named no `api_key_env`: the key is not sent."""
+    notices: list[str]
+    """What to tell the user, once per profile: a default key held back from this base_url,
+    a key sent over plain http to another machine."""
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether `host` names this machine: localhost, 127.0.0.0/8 or ::1."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 class RemoteBackend(Backend):
     """A backend that reaches a server over HTTP with one shared httpx client."""
@@ -75,20 +151,38 @@ class RemoteBackend(Backend):
 
     @property
     def endpoint(self) -> Endpoint:
-        """The connection settings and the client, made on first use."""
+        """The connection settings and the client, made on first use.
+
+        Every secret it will send is registered for redaction here, before anything is sent;
+        a key or header value with a control character in it is refused (`BackendError`), in
+        a message that names the variable or header and does not show the value.
+        """
         if self._endpoint is None:
             from genchat.backends.http import Endpoint
 
-            key = os.environ.get(self.remote.api_key_env or "") or None
+            plan = self.remote.key_plan()
+            auth = self.auth_headers(plan.key)
+            headers = {**auth, **self.remote.headers}
+            if plan.key:
+                add_secret(plan.key)
+            for name, value in headers.items():
+                # A profile's own headers are where people put tokens: all of them are secret.
+                if name.lower() in SECRET_HEADER_NAMES or name in self.remote.headers:
+                    add_secret(value)
+                    add_secret(value.partition(" ")[2])  # the token after "Bearer "
+            _check_header_values(plan, auth, self.remote.headers)
             self._endpoint = Endpoint(
                 backend=self.name,
                 base_url=self.remote.base_url.rstrip("/"),
-                headers={**self.auth_headers(key), **self.remote.headers},
-                key_env=self.remote.api_key_env,
-                key_set=key is not None,
+                headers=headers,
+                key_env=plan.env,
+                key_set=plan.key is not None,
+                withheld_key_env=plan.withheld,
+                key_home=self.remote.key_home,
                 connect_timeout_s=self.remote.connect_timeout_s,
                 read_timeout_s=self.remote.read_timeout_s,
                 retries=self.remote.retries,
+                notices=list(plan.notices),
             )
         return self._endpoint
 
@@ -123,6 +217,28 @@ class RemoteBackend(Backend):
             await self._endpoint.aclose()
 
 
+def _check_header_values(plan: KeyPlan, auth: Mapping[str, str], own: Mapping[str, str]) -> None:
+    """Refuse a key or header value that HTTP cannot carry, before anything is sent.
+
+    httpx's own error ("Illegal header value …") quotes the value whole; this one names where
+    the value came from and never shows it.
+    """
+    for name, value in {**auth, **own}.items():
+        if value.isprintable() and value.isascii():
+            continue
+        if name in own:
+            source = f"The profile's header {name!r}"
+            fix = "fix it in the profile's `headers`"
+        else:
+            source = f"The API key in {plan.env}"
+            fix = f"set {plan.env} to the key alone"
+        what = "a control character (a line break?)" if not value.isprintable() else "non-ASCII"
+        raise BackendError(
+            f"{source} holds {what}, which HTTP headers cannot carry: {fix}.",
+            title="Unusable API key" if name not in own else "Unusable header",
+        )
+
+
 def server_error(where: str, error: object) -> BackendError:
     """The error for an error a server reported inside a stream, after some text."""
     kind = error.get("type") if isinstance(error, dict) else None
@@ -155,6 +271,9 @@ class StreamDecoder(ABC):
         """The server, for messages."""
         self.done = False
         """Set when the stream's end marker arrives."""
+        self.dispatched = False
+        """Set when an event of the protocol arrives, a ping too (which gives genchat none);
+        `decode_stream` clears it, counting the text between events."""
         self.finish: FinishReason | None = None
 
     @abstractmethod
@@ -183,6 +302,7 @@ class SSEDecoder(StreamDecoder):
                     text = data[0] if len(data) == 1 else "\n".join(data)
                     name, self._event = self._event, None
                     data.clear()
+                    self.dispatched = True
                     self.event(name, text, out)
                     if self.done:
                         return
@@ -203,14 +323,18 @@ async def decode_stream(
     decoder: StreamDecoder,
     *,
     on_start: Callable[[], None] | None = None,
+    max_chars_without_event: int = MAX_CHARS_WITHOUT_EVENT,
 ) -> AsyncIterator[StreamEvent]:
     """A remote reply's events, from its response's lines (`Endpoint.post_lines`).
 
     Retry notices pass through; `Started` comes with the first bytes (after `on_start`); what
     arrived in one read comes as one text event, so a fast stream costs little per token. A
-    stream that ends before its end marker is an error, and the text before it is kept.
+    stream that ends before its end marker is an error, and the text before it is kept; so is
+    one that sends more than `max_chars_without_event` characters without an event of its
+    protocol (counted a read at a time).
     """
     started = False
+    without_event = 0
     async with contextlib.aclosing(lines):
         async for batch in lines:
             if isinstance(batch, Notice):
@@ -237,6 +361,18 @@ async def decode_stream(
                 yield event
             if decoder.done:
                 break
+            if events or decoder.dispatched:
+                without_event = 0
+                decoder.dispatched = False
+            else:
+                without_event += sum(map(len, batch)) + len(batch)
+                if without_event > max_chars_without_event:
+                    raise ProtocolError(
+                        f"{decoder.where} sent {without_event:,} characters without one event "
+                        f"of its protocol (the most genchat reads is {max_chars_without_event:,}"
+                        "): base_url may point at something that is not this API. The text so "
+                        "far is kept."
+                    )
     if not decoder.done:
         raise ProtocolError(
             f"{decoder.where} ended the stream before {decoder.end_marker}: the reply may be "
@@ -266,6 +402,14 @@ def parse_json(where: str, data: str) -> dict[str, Any]:
         value = json.loads(data)
     except ValueError:
         value = None
+    except RecursionError as exc:
+        raise ProtocolError(
+            f"{where} sent JSON nested too deeply to read. The text so far is kept."
+        ) from exc
+    except MemoryError as exc:
+        raise ProtocolError(
+            f"{where} sent JSON too large to read in the memory there is. The text so far is kept."
+        ) from exc
     if not isinstance(value, dict):
         quoted = data[:80] + ("…" if len(data) > 80 else "")
         raise ProtocolError(
