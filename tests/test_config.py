@@ -165,3 +165,14 @@ def test_the_configuration_reference_documents_every_key() -> None:
     for model in (*documented, OpenAIOptions, AnthropicOptions, OllamaOptions):
         for key in model.model_fields:
             assert f"| `{key}` |" in reference, f"{model.__name__}.{key} is not documented"
+
+
+def test_config_check_names_keymap_mistakes_with_the_binding_ids(config_file: Path) -> None:
+    config_file.write_text('[keymap]\nsend = "ctrl+shift+alt+banana"\nsned = "enter"\n')
+    result = run_genchat("config", "check")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{config_file}: 2 problems"
+    assert lines[1].startswith("  keymap.send: 'ctrl+shift+alt+banana': ")
+    assert lines[2].startswith("  keymap.sned: unknown binding id; did you mean 'send'?")
+    assert "(binding ids: " in lines[2] and "new_chat" in lines[2]

@@ -12,9 +12,12 @@ import pytest
 from textual import events
 from textual.notifications import SeverityLevel
 
+from genchat.errors import ConfigError
 from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.keymap import key_problem
 from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
+from tests.helpers import run_genchat
 from tests.test_tui import (
     SIZE,
     SLOW_REPLY,
@@ -151,3 +154,43 @@ async def test_escape_with_a_message_focused_returns_to_the_prompt(scripted: Non
         assert isinstance(app.focused, UserMessage)
         await pilot.press("escape")
         assert chat(app).query_one(PromptInput).has_focus
+
+
+# -- item 16: the keymap is checked ------------------------------------------------------------
+
+BAD_KEYMAP = '[keymap]\nsend = "ctrl+shift+alt+banana"\nsned = "enter"\nnew_chat = "shift+ctrl+t"\n'
+
+
+def test_key_names_are_checked_against_what_textual_names_keys() -> None:
+    for good in ("enter", "ctrl+s", "alt+1", "ctrl+shift+up", "f24", "question_mark", "?",
+                 "ctrl+slash", "shift+pageup", "ctrl+é", "banana"):  # fmt: skip
+        assert key_problem(good) is None, good
+    assert "is not on a keyboard" in (key_problem("ctrl+shift+alt+banana") or "")
+    assert "'alt+ctrl+shift+x'" in (key_problem("shift+ctrl+alt+x") or "")
+    assert "did you mean 'enter'?" in (key_problem("Enter") or "")
+    assert "'control' is not a modifier" in (key_problem("control+a") or "")
+    assert "'ctrl+shift+a'" in (key_problem("ctrl+A") or "")
+
+
+def test_a_bad_keymap_stops_the_app_before_its_screen_opens(config_file: Path) -> None:
+    config_file.write_text(BAD_KEYMAP)
+    with pytest.raises(ConfigError) as info:
+        make_app()
+    problems = info.value.problems
+    assert len(problems) == 3 and info.value.source == str(config_file)
+    assert problems[0].startswith("keymap.send: 'ctrl+shift+alt+banana': ")
+    assert problems[1].startswith("keymap.sned: unknown binding id; did you mean 'send'?")
+    assert "(binding ids: " in problems[1] and "new_chat" in problems[1]
+    assert problems[2] == (
+        "keymap.new_chat: 'shift+ctrl+t': Textual names this key 'ctrl+shift+t' "
+        "(modifiers in that order)"
+    )
+
+
+def test_genchat_with_a_bad_keymap_exits_2_naming_each_mistake(config_file: Path) -> None:
+    config_file.write_text(BAD_KEYMAP)
+    result = run_genchat()
+    assert result.returncode == 2
+    assert "keymap.send: 'ctrl+shift+alt+banana'" in result.stderr
+    assert "keymap.sned: unknown binding id" in result.stderr
+    assert "Traceback" not in result.stderr

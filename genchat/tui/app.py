@@ -12,8 +12,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from genchat.chat import Target
+from genchat.errors import ConfigError
 from genchat.profiles import Profiles, open_profiles
 from genchat.tui.history import ChatHistory
+from genchat.tui.keymap import keymap_problems
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.arena import ArenaSetup
 from genchat.tui.screens.chat import ChatScreen
@@ -137,9 +139,14 @@ def make_app(
     those profiles; `arena` the blind arena between those (`live`, `tag` and a `seed` for its
     draws: see `ArenaScreen`).
 
-    Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken.
+    Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken,
+    or the keymap names a binding or a key that does not exist.
     """
     profiles = open_profiles(no_plugins=no_plugins)
+    loaded = profiles.loaded
+    keymap = keymap_problems(loaded.config.keymap)
+    if keymap:
+        raise ConfigError(keymap, source=str(loaded.path))
     chosen = profiles.get(profile)
     panes = [Target(profiles.get(name).name) for name in compare or ()]
     contenders = [Target(profiles.get(name).name) for name in arena or ()]
