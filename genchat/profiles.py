@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -208,6 +209,8 @@ def _build_profile(
         problems += describe_validation_error(
             exc, prefix=prefix, known_keys=cls.Options.model_fields
         )
+    else:
+        problems += _path_problems(prefix, options)
     if problems:
         raise ConfigError(problems)
     return Profile(
@@ -219,3 +222,17 @@ def _build_profile(
         origin=origin,
         generate_titles=generate_titles,
     )
+
+
+def _path_problems(prefix: str, options: BackendOptions) -> list[str]:
+    """A profile's model file (its `path` option, where the backend has one) must be a file that
+    exists: found here, `config check` and start-up name it, rather than the first reply."""
+    path = getattr(options, "path", None)
+    if not isinstance(path, Path):
+        return []
+    path = path.expanduser()
+    if path.is_dir():
+        return [f"{prefix}.path: {path} is a directory, not a model file"]
+    if not path.exists():
+        return [f"{prefix}.path: {path} does not exist"]
+    return []

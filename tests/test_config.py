@@ -176,3 +176,21 @@ def test_config_check_names_keymap_mistakes_with_the_binding_ids(config_file: Pa
     assert lines[1].startswith("  keymap.send: 'ctrl+shift+alt+banana': ")
     assert lines[2].startswith("  keymap.sned: unknown binding id; did you mean 'send'?")
     assert "(binding ids: " in lines[2] and "new_chat" in lines[2]
+
+
+def test_config_check_refuses_a_model_path_that_is_missing_or_a_directory(
+    config_file: Path, tmp_path: Path
+) -> None:
+    gone, folder = tmp_path / "gone.gguf", tmp_path / "models"
+    folder.mkdir()
+    config_file.write_text(
+        f'[profiles.a]\nbackend = "llama-cpp"\npath = "{gone}"\n'
+        f'[profiles.b]\nbackend = "llama-cpp"\npath = "{folder}"\n'
+    )
+    result = run_genchat("config", "check")
+    assert result.returncode == 2
+    assert f"  profiles.a.path: {gone} does not exist" in result.stderr
+    assert f"  profiles.b.path: {folder} is a directory, not a model file" in result.stderr
+    with pytest.raises(ConfigError) as info:
+        profiles_from(config_file).get("a")
+    assert info.value.problems == [f"profiles.a.path: {gone} does not exist"]

@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
+from genchat.errors import ConfigError
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.chat import STREAMING_HINT, ChatScreen, last_code_block
 from genchat.tui.screens.picker import ModelPicker
@@ -267,14 +268,29 @@ async def test_a_backend_error_shows_in_the_conversation_and_the_app_recovers(
         assert screen.query(AssistantMessage).last().text == "Hello, world."
 
 
-async def test_a_missing_model_file_shows_as_an_error(config_file: Path, tmp_path: Path) -> None:
-    config_file.write_text(f'[profiles.smollm2]\npath = "{tmp_path / "gone.gguf"}"\n')
+def test_a_missing_model_file_stops_the_app_before_its_screen_opens(
+    config_file: Path, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone.gguf"
+    config_file.write_text(f'[profiles.smollm2]\npath = "{gone}"\n')
+    with pytest.raises(ConfigError) as info:
+        make_app()
+    assert info.value.problems == [f"profiles.smollm2.path: {gone} does not exist"]
+
+
+async def test_a_model_file_removed_after_start_shows_as_an_error(
+    config_file: Path, tmp_path: Path, smollm2_path: Path
+) -> None:
+    moved = tmp_path / "model.gguf"
+    moved.symlink_to(smollm2_path)
+    config_file.write_text(f'[profiles.smollm2]\npath = "{moved}"\n')
     app = make_app()
+    moved.unlink()
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "Hi")
         await finish(pilot)
         error = chat(app).query_one(ErrorMessage)
-        assert error.text.startswith("Model not found: ") and "gone.gguf" in error.text
+        assert error.text.startswith("Model not found: ") and "model.gguf" in error.text
         assert chat(app).query_one(PromptInput).has_focus
 
 
@@ -402,8 +418,6 @@ async def test_the_command_palette_offers_every_action(scripted: None) -> None:
 
 
 async def test_unknown_profile_fails_before_the_screen_opens() -> None:
-    from genchat.errors import ConfigError
-
     with pytest.raises(ConfigError):
         make_app("nope")
 
