@@ -115,6 +115,10 @@ def _check(path: Path, *, no_plugins: bool) -> int:
     registry = load_plugins(no_plugins=no_plugins)
     profiles = Profiles(loaded, registry)
     problems = [p for name in sorted(profiles.problems) for p in profiles.problems[name]]
+    if loaded.config.keymap:  # Textual's key tables are read only when there is a keymap
+        from genchat.tui.keymap import keymap_problems
+
+        problems += keymap_problems(loaded.config.keymap)
     if (
         profiles.default_name not in profiles.profiles
         and profiles.default_name not in profiles.problems
