@@ -18,6 +18,7 @@ TEST_PLUGINS = {
     "register-error": "genchat_test_register_error",
     "unknown-hook": "genchat_test_unknown_hook",
     "duplicate": "genchat_test_duplicate",
+    "hostile": "genchat_test_hostile",
 }
 """Entry-point name -> module, for the test distribution `genchat-test-plugins`."""
 

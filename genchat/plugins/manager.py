@@ -20,7 +20,7 @@ import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions
 from types import ModuleType
 from typing import Any, Literal
 
@@ -139,7 +139,7 @@ def load_plugins(
         allow = parse_allow_list(os.environ.get(ALLOW_ENV))
     if no_plugins:
         allow = frozenset()
-    eps = entry_points(group=ENTRY_POINT_GROUP) if entry_point_list is None else entry_point_list
+    eps = _installed_entry_points(registry) if entry_point_list is None else entry_point_list
     seen: set[str] = set()
     for ep in eps:
         if ep.name in seen:
@@ -157,6 +157,22 @@ def load_plugins(
     for plugin_name in list(registry.plugins):
         _call_registration_hooks(registry, plugin_name)
     return registry
+
+
+def _installed_entry_points(registry: PluginRegistry) -> list[EntryPoint]:
+    """The `genchat` entry points of every installed distribution, read one distribution at a
+    time: a package whose entry-point metadata cannot be parsed is recorded as a failure and
+    costs only its own plugins, where `entry_points(group=…)` would raise for them all."""
+    found: list[EntryPoint] = []
+    for dist in distributions():
+        try:
+            found.extend(dist.entry_points.select(group=ENTRY_POINT_GROUP))
+        except Exception as exc:
+            name = dist.metadata["Name"] if dist.metadata else None
+            registry.failures.append(
+                PluginFailure(name or "an installed package", "import", _describe(exc))
+            )
+    return found
 
 
 def _register_entry_point(registry: PluginRegistry, ep: EntryPoint) -> None:

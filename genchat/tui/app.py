@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from genchat.chat import Target
@@ -61,15 +62,22 @@ class GenchatApp(App[None]):
         self.chat_history = ChatHistory()
         """Where the chat screen saves its conversation."""
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """A toast, whose text is never read as markup, whatever the caller asks: it often
+        quotes a server, a file or a plugin, where a `[` would restyle the text, attach an
+        action to a click (`[@click=…]`), or fail to parse and end the app (`[/]`)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def on_mount(self) -> None:
         self.set_keymap(dict(self.profiles.loaded.config.keymap))
-        for failure in self.profiles.registry.failures:
-            self.notify(
-                f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
-                title="Plugin not loaded",
-                severity="warning",
-                timeout=10,
-            )
         self.push_screen(
             ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
         )
@@ -82,7 +90,15 @@ class GenchatApp(App[None]):
     def _after_first_screen(self) -> None:
         """What can wait until the screen is up: looking for servers, compiling what a first
         code block needs (off the event loop, so that the first reply with code does not pause
-        for it), opening the history, and settling memory."""
+        for it), opening the history, and settling memory. Plugins that failed are named here:
+        a toast raised before the first screen exists may never be drawn."""
+        for failure in self.profiles.registry.failures:
+            self.notify(
+                f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
+                title="Plugin not loaded",
+                severity="warning",
+                timeout=10,
+            )
         self.run_worker(self._discover(), group="discover", exit_on_error=False)
         self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
         self.chat_history.open_soon()

@@ -1,0 +1,188 @@
+"""Nothing a model, server, plugin or file sends reaches the terminal as a control sequence.
+
+Every entry of `tests/hostile.py` goes through every path that draws outside text: a reply, its
+reasoning, a notice, an error, the model picker, a plugin's name, and the history (imported
+messages, titles, search). The TUI's tests read the bytes Textual writes for the terminal; the
+command line's read what each command prints.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import RenderableType
+from textual._compositor import CompositorUpdate
+from textual.app import App
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Collapsible
+
+from genchat.tui.app import make_app
+from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
+from genchat.tui.widgets.prompt import PromptInput
+from tests.helpers import make_plugin_site, plugin_path, run_genchat
+from tests.hostile import SEQUENCES, all_planted, assert_inert
+
+SIZE = (200, 60)
+OWN_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+"""What Textual writes of its own: CSI sequences for the cursor, colours and modes."""
+
+
+def hostile_profile(name: str, *, error: bool = False) -> str:
+    """A profile of the hostile backend: every path's text carries the tables, tagged by path:
+    R the reply, T its reasoning, N a notice, M the model; or E the error, after the reply."""
+    options = {"reply": all_planted("R", "\n\n"), "model": all_planted("M")}
+    if error:  # alone, so that no toast covers the error's text
+        options["error"] = all_planted("E")
+    else:
+        options |= {"reasoning": all_planted("T"), "notice": all_planted("N")}
+    lines = [f"[profiles.{name}]", 'backend = "hostile"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every frame the app draws, as the bytes it would write to a terminal: headless, Textual
+    renders each update but writes none, so this renders them as `App._display` does."""
+    out: list[str] = []
+    display = App._display
+
+    def record(app: App[None], screen: Screen[None], renderable: RenderableType | None) -> None:
+        if isinstance(renderable, CompositorUpdate):
+            out.append(renderable.render_segments(app.console))
+        elif renderable is not None:
+            out.append(app.console._render_buffer(app.console.render(renderable)))
+        display(app, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", record)
+    yield out
+
+
+def screen_text(written: list[str]) -> str:
+    """What was written, with Textual's own sequences taken out, after checking that none of
+    the table's sequences is among what it wrote."""
+    raw = "".join(written)
+    for name, sequence in SEQUENCES.items():
+        if sequence.startswith("\x1b["):  # CSI: the table's own are never Textual's
+            assert sequence not in raw, f"{name} reached the terminal"
+    return OWN_SEQUENCE.sub("", raw)
+
+
+@pytest.fixture
+def hostile(test_plugins: str, monkeypatch: pytest.MonkeyPatch, config_file: Path) -> Path:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "hostile")
+    config_file.write_text(hostile_profile("evil") + hostile_profile("failing", error=True))
+    return config_file
+
+
+async def wait_until(pilot: Pilot[None], condition: object, what: str) -> None:
+    for _ in range(600):
+        if callable(condition) and condition():
+            return
+        await pilot.pause(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+async def send(pilot: Pilot[None], text: str) -> None:
+    prompt = pilot.app.screen.query_one(PromptInput)
+    prompt.focus()
+    prompt.insert(text)
+    await pilot.press("enter")
+
+
+async def test_the_tui_draws_replies_reasoning_notices_errors_and_models_inert(
+    hostile: Path, written: list[str]
+) -> None:
+    app = make_app("evil")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await send(pilot, "hello")
+        reply = app.screen.query_one(AssistantMessage)
+        await wait_until(pilot, lambda: reply.state == "complete", "the reply")
+        reply.query_one(Collapsible).collapsed = False  # the reasoning, folded by default
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        picker = app.screen
+        await wait_until(pilot, lambda: bool(picker.choices), "the models")  # type: ignore[attr-defined]
+        await pilot.pause(0.2)
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        app.screen.query_one(PromptInput).clear()
+        await pilot.pause()
+        await app.screen.run_action("pick_model")  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await pilot.pause()
+    text = screen_text(written)
+    assert_inert(text, tags="RTNM")
+
+
+async def test_the_tui_draws_an_error_and_its_notification_inert(
+    hostile: Path, written: list[str]
+) -> None:
+    app = make_app("failing")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await send(pilot, "hello")
+        await wait_until(pilot, lambda: bool(app.screen.query(ErrorMessage)), "the error")
+        await pilot.pause(0.2)
+        messages = [n.message for n in app._notifications]
+    assert_inert(screen_text(written), tags="E")
+    assert all(not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", m) for m in messages)
+
+
+def hostile_site(site: Path) -> str:
+    """A plugin distribution whose entry point's name carries the table's sequences (those
+    an entry-point name can hold: no `=`, no line end), and whose module is missing, so that
+    the name is shown among the failures."""
+    name = "plugin-" + "".join(raw for raw in SEQUENCES.values() if not {"=", "\r"} & set(raw))
+    make_plugin_site(site, {name: "genchat_no_such_module"})
+    return plugin_path(site)
+
+
+async def test_a_plugins_name_is_drawn_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: list[str]
+) -> None:
+    path = hostile_site(tmp_path / "site")
+    for entry in reversed(path.split(":")):
+        monkeypatch.syspath_prepend(entry)
+    monkeypatch.delenv("GENCHAT_PLUGINS")
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: bool(app._notifications), "the plugin's failure")
+        await pilot.pause(0.2)
+        assert any("plugin-" in n.message for n in app._notifications)
+    assert_inert(screen_text(written), tags=None)
+    assert "plugin-" in screen_text(written), screen_text(written)[-3000:]
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_ask_prints_the_reply_reasoning_notice_and_error_inert(hostile: Path) -> None:
+    env = {"GENCHAT_PLUGINS": "hostile"}
+    result = run_genchat("ask", "-m", "evil", "hello", env=env)
+    assert result.returncode == 0, result.stderr
+    assert_inert(result.stdout.replace("\n", " "), tags="R")
+    assert_inert(result.stderr.replace("\n", " "), tags="TN")
+    result = run_genchat("ask", "-m", "failing", "hello", env=env)
+    assert result.returncode == 1
+    assert_inert(result.stderr.replace("\n", " "), tags="E")
+
+
+def test_models_and_plugins_print_ids_and_names_inert(
+    hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = run_genchat("models", env={"GENCHAT_PLUGINS": "hostile"})
+    assert models.returncode == 0, models.stderr
+    assert_inert(models.stdout.replace("\n", " "), tags="M")
+    path = hostile_site(tmp_path / "site")
+    monkeypatch.delenv("GENCHAT_PLUGINS")
+    plugins = run_genchat("plugins", env={"PYTHONPATH": path})
+    listing = plugins.stdout + plugins.stderr
+    assert "plugin-" in listing
+    assert_inert(listing.replace("\n", " "), tags=None)
