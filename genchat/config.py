@@ -55,8 +55,9 @@ def cache_dir() -> Path:
     return platformdirs.user_cache_path(APP_NAME)
 
 
-class ParamsConfig(BaseModel):
-    """A profile's generation defaults (`[profiles.NAME.params]`); unset: the backend's default."""
+class SamplingConfig(BaseModel):
+    """Sampling parameters, as a profile's `params` and a conversation's settings set them;
+    unset: the backend's default."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -70,8 +71,6 @@ class ParamsConfig(BaseModel):
     """Seed for sampling, for repeatable replies where the backend supports it."""
     stop: list[str] | None = None
     """Strings that end the reply when the model writes them."""
-    system: str | None = None
-    """The system prompt sent first in every conversation on this profile."""
 
     def generation_params(self) -> GenerationParams:
         """The sampling part, as the backend contract takes it."""
@@ -82,6 +81,14 @@ class ParamsConfig(BaseModel):
             seed=self.seed,
             stop=tuple(self.stop) if self.stop is not None else None,
         )
+
+
+class ParamsConfig(SamplingConfig):
+    """A profile's generation defaults (`[profiles.NAME.params]`): sampling, and its system
+    prompt."""
+
+    system: str | None = None
+    """The system prompt sent first in every conversation on this profile."""
 
 
 class ProfileConfig(BaseModel):

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
 from genchat.chat import GenerationParams
-from genchat.config import LoadedConfig, ParamsConfig, describe_validation_error, load_config
+from genchat.config import (
+    LoadedConfig,
+    ParamsConfig,
+    SamplingConfig,
+    describe_validation_error,
+    load_config,
+)
 from genchat.errors import ConfigError, GenchatError, PluginFailed
 from genchat.plugins.manager import PluginRegistry, load_plugins
 
@@ -36,6 +42,31 @@ class Profile:
     """Where it was defined: the config file, a plugin, or both."""
     generate_titles: bool = False
     """Whether the model names each new conversation."""
+
+    def overridden(self, settings: Mapping[str, Any]) -> tuple[str | None, GenerationParams]:
+        """The system prompt and parameters of a request on this profile, with a conversation's
+        (or a pane's) `settings` over the profile's own: `system`, and `params` checked as the
+        config file checks a profile's.
+
+        Settings come from the history, so from files and other programs too: raises a
+        `ConfigError` naming each bad setting, rather than failing on it later.
+        """
+        problems = []
+        system = settings.get("system", self.system)
+        if system is not None and not isinstance(system, str):
+            problems.append(f"settings.system: must be text (got {system!r})")
+        raw = settings.get("params", {})
+        sampling = SamplingConfig()
+        if not isinstance(raw, Mapping):
+            problems.append(f"settings.params: must be a table of parameters (got {raw!r})")
+        else:
+            try:
+                sampling = SamplingConfig.model_validate(dict(raw))
+            except ValidationError as exc:
+                problems += describe_validation_error(exc, prefix="settings.params")
+        if problems:
+            raise ConfigError(problems)
+        return system, self.params.merged(sampling.generation_params())
 
 
 class Profiles:

@@ -4,6 +4,8 @@ keymap and stored settings are checked, and no timer of Textual's spins for ever
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +13,15 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.notifications import SeverityLevel
+from textual.widgets import Input
 
 from genchat.errors import ConfigError
+from genchat.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.keymap import key_problem
-from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
+from genchat.tui.screens.compare import CompareScreen
+from genchat.tui.screens.settings import ConversationSettings
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from tests.helpers import run_genchat
 from tests.test_tui import (
@@ -24,6 +30,7 @@ from tests.test_tui import (
     chat,
     finish,
     notifications,
+    scripted_profile,
     send,
     start_slow_reply,
     wait_for,
@@ -194,3 +201,85 @@ def test_genchat_with_a_bad_keymap_exits_2_naming_each_mistake(config_file: Path
     assert "keymap.send: 'ctrl+shift+alt+banana'" in result.stderr
     assert "keymap.sned: unknown binding id" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- item 6: bad stored settings never crash the TUI -------------------------------------------
+
+BAD_SETTINGS = [
+    {"params": {"bogus": 1}, "system": "Be brief."},
+    {"params": "x", "system": "Be brief."},
+    {"params": {"temperature": "hot"}, "system": "Be brief."},
+]
+
+
+@pytest.fixture
+def echo(test_plugins: str, config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scripted profile that replies with what it was sent: system prompt and parameters."""
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(scripted_profile("echo", echo=True))
+    return config_file
+
+
+@pytest.mark.parametrize("settings", BAD_SETTINGS)
+async def test_a_conversation_stored_with_bad_settings_opens_and_sends(
+    echo: Path, tmp_path: Path, settings: dict[str, object]
+) -> None:
+    db = tmp_path / "data" / "genchat.db"
+    with Store(db) as store:
+        conversation = store.new_conversation(profile="echo", model="script")
+        user = store.add_message(conversation, None, "user", "Hello")
+        store.add_message(conversation, user, "assistant", "Hi.", profile="echo", model="script")
+    with sqlite3.connect(db) as raw:  # as a hand-edited database or an old import leaves it
+        raw.execute(
+            "UPDATE conversations SET settings = ? WHERE id = ?",
+            (json.dumps(settings), conversation),
+        )
+    app = make_app(conversation=conversation)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(chat(app).query(MessageView)) == 2, "the conversation")
+        await send(pilot, "Again")
+        await finish(pilot)
+        replies = chat(app).query(AssistantMessage)
+        assert len(replies) == 2 and "last='Again'" in replies.last().text
+        assert "system='Be brief.'" in replies.last().text  # the good setting is kept
+        assert app.is_running and app.return_code is None
+
+
+@pytest.mark.parametrize("settings", BAD_SETTINGS)
+async def test_bad_settings_on_the_chat_screen_are_named_and_the_prompt_kept(
+    echo: Path, settings: dict[str, object]
+) -> None:
+    app = make_app("echo")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = chat(app)
+        screen.settings = dict(settings)
+        await send(pilot, "Hello")
+        await pilot.pause()
+        errors = [m for severity, m in severities(app) if severity == "error"]
+        assert len(errors) == 1 and errors[0].count("settings.params") == 1
+        assert "^t sets them again" in errors[0]
+        assert screen.query_one(PromptInput).text == "Hello"
+        assert not screen.query(MessageView)
+        await pilot.press("ctrl+t")  # the settings dialog opens on them, to fix them
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationSettings), "settings")
+        for field in app.screen.query(Input):
+            field.value = ""  # the profile's defaults ("hot" shows, to be fixed)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen, "the chat")
+        await pilot.press("enter")
+        await finish(pilot)
+        assert "last='Hello'" in screen.query_one(AssistantMessage).text
+
+
+async def test_bad_settings_of_a_compare_pane_show_in_that_pane(echo: Path) -> None:
+    app = make_app(compare=["echo", "echo"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "the panes")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        first, second = screen.panes
+        first.settings = {"params": {"bogus": 1}}
+        await send(pilot, "Hello")
+        await finish(pilot)
+        assert "settings.params.bogus: unknown key" in first.query_one(ErrorMessage).text
+        assert "last='Hello'" in second.query_one(AssistantMessage).text

@@ -18,13 +18,12 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 from genchat.backends.base import Backend, ModelInfo
 from genchat.chat import (
     ChatRequest,
-    GenerationParams,
     Message,
     Target,
     TextDelta,
 )
 from genchat.config import data_dir
-from genchat.errors import BackendError, GenchatError
+from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.profiles import Profile
 from genchat.reply import Reply
 from genchat.store import Status, Store, StoredMessage
@@ -256,7 +255,7 @@ class ChatScreen(GenchatScreen[None]):
         if self.streaming:
             self.notify(STREAMING_HINT, severity="warning", timeout=3)
             return
-        if not text.strip():
+        if not text.strip() or not self._settings_valid():
             return
         event.prompt.clear()
         await self.start_reply(text)
@@ -269,23 +268,36 @@ class ChatScreen(GenchatScreen[None]):
         try:
             profile = self.genchat.profiles.get(self.target.profile)
             backend = self.genchat.profiles.backend(profile.name)
+            system, _ = profile.overridden(self.settings)
         except GenchatError as exc:
             await messages.mount(ErrorMessage(exc))
             return
         saved = self.genchat.chat_history
         view.message_id = await saved.add_user(
-            text, self._system(profile), profile.name, self._model(backend), self.settings
+            text, system, profile.name, self._model(backend), self.settings
         )
         if edited:
             view.show_versions(await saved.versions(view.message_id))
         await self._reply(profile, backend)
 
-    def _system(self, profile: Profile) -> str | None:
-        system: str | None = self.settings.get("system", profile.system)
-        return system
-
-    def _params(self, profile: Profile) -> GenerationParams:
-        return profile.params.merged(GenerationParams(**self.settings.get("params", {})))
+    def _settings_valid(self) -> bool:
+        """Whether this conversation's settings make a request; where they do not (a database
+        written by hand, an old import), a notification names each bad setting and the fix."""
+        try:
+            profile = self.genchat.profiles.get(self.target.profile)
+        except GenchatError:
+            return True  # sending shows what is wrong with the profile, in the conversation
+        try:
+            profile.overridden(self.settings)
+        except ConfigError as exc:
+            self.notify(
+                f"{exc.message}. {self._key_for('settings')} sets them again; your text is kept.",
+                title="This conversation's settings are not valid",
+                severity="error",
+                timeout=15,
+            )
+            return False
+        return True
 
     def _model(self, backend: Backend) -> str | None:
         return self.target.model or backend.default_model
@@ -293,14 +305,18 @@ class ChatScreen(GenchatScreen[None]):
     async def _reply(self, profile: Profile, backend: Backend, *, again: bool = False) -> None:
         """Stream a reply to the conversation as it stands; `again` when it is a new version
         of a reply."""
-        system = self._system(profile)
+        messages = self.query_one("#messages", VerticalScroll)
+        try:
+            system, params = profile.overridden(self.settings)
+        except ConfigError as exc:  # checked before sending; this is the last line of defence
+            await messages.mount(ErrorMessage(exc))
+            return
         history = self.history
         request = ChatRequest(
             [*([Message("system", system)] if system else []), *history],
-            params=self._params(profile),
+            params=params,
             model=self.target.model,
         )
-        messages = self.query_one("#messages", VerticalScroll)
         view = AssistantMessage(self._target_label())
         await messages.mount(view)
         messages.anchor()
@@ -447,6 +463,8 @@ class ChatScreen(GenchatScreen[None]):
         if not users:
             self.notify("There is no message to answer again yet.", severity="warning")
             return
+        if not self._settings_valid():
+            return
         try:
             profile = self.genchat.profiles.get(self.target.profile)
             backend = self.genchat.profiles.backend(profile.name)
@@ -462,7 +480,7 @@ class ChatScreen(GenchatScreen[None]):
         view = event.view
 
         async def edited(text: str | None) -> None:
-            if text is not None and text != view.text:
+            if text is not None and text != view.text and self._settings_valid():
                 await self._resend(view, text)
 
         title = "Edit and send again: a new version of this message, with its own reply"

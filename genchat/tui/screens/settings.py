@@ -49,18 +49,22 @@ class ConversationSettings(ModalScreen[dict[str, Any] | None]):
         self.settings = settings
 
     def compose(self) -> ComposeResult:
+        # Settings read from the history may be anything (a database written by hand): what is
+        # not of the right type shows as unset here, and is replaced when these are kept.
         persona = self.settings.get("persona")
-        system = self.settings.get("system", self.profile.system) or ""
+        system = self.settings.get("system", self.profile.system)
+        system = system if isinstance(system, str) else ""
         choices = [("the profile's own", PROFILE)]
         choices += [(name, name) for name in sorted(self.personas)]
-        params = self.settings.get("params", {})
+        params = self.settings.get("params")
+        params = params if isinstance(params, Mapping) else {}
         defaults = self.profile.params.as_dict()
         with Vertical(classes="dialog", id="settings"):
             yield Static(f"This conversation, on {self.profile.name}", classes="dialog-title")
             yield Label("Persona")
             yield Select(
                 choices,
-                value=persona if persona in self.personas else PROFILE,
+                value=persona if isinstance(persona, str) and persona in self.personas else PROFILE,
                 allow_blank=False,
                 compact=True,
                 id="persona",

@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 from textual.worker import Worker
 
-from genchat.chat import ChatRequest, GenerationParams, Message, Metrics, Target
+from genchat.chat import ChatRequest, Message, Metrics, Target
 from genchat.errors import BackendError, GenchatError
 from genchat.profiles import Profiles
 from genchat.reply import Reply
@@ -163,17 +163,12 @@ class Pane(Vertical):
     ) -> Reply:
         """A reply from the pane's target to `messages`, after the pane's own system prompt,
         with its parameters over its profile's. Raises `GenchatError` when the profile or its
-        backend cannot be had."""
+        backend cannot be had, or the pane's settings are not valid."""
         profile = profiles.get(self.target.profile)
         backend = profiles.backend(profile.name)
-        text = self.settings.get("system", profile.system)
+        text, params = profile.overridden(self.settings)
         system = [Message("system", text)] if text else []
-        overrides = GenerationParams(**self.settings.get("params", {}))
-        request = ChatRequest(
-            [*system, *messages],
-            params=profile.params.merged(overrides),
-            model=self.target.model,
-        )
+        request = ChatRequest([*system, *messages], params=params, model=self.target.model)
         return Reply(backend, request, source=profiles.source_of(profile.backend), clock=clock)
 
     async def add_prompt(self, text: str) -> None:
