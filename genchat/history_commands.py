@@ -1,4 +1,9 @@
-"""The history commands: `genchat history`, `genchat export ID`, `genchat import FILE`."""
+"""The history commands: `genchat history`, `genchat export ID`, `genchat import FILE`.
+
+Each says so when opening the history found the database damaged, and where the damaged file
+was moved, and then exits 1 even though it did its work on the fresh database: an empty list
+or a missing conversation must not pass for a history that is fine.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +14,36 @@ from datetime import datetime
 from pathlib import Path
 
 from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
-from genchat.store import Store, StoreError
-from genchat.terminal import sanitize
+from genchat.history_import import BadImport, read_export
+from genchat.store import Store, StoreError, damage_note
 
 
 def run_history(args: argparse.Namespace) -> int:
     try:
         with Store() as store:
+            _say_damage(store)
             if args.search:
                 hits = store.search(args.search, limit=args.limit)
                 for hit in hits:
-                    print(f"{hit.conversation_id:>6}  {_clean(hit.title)}")
-                    print(f"        {_clean(hit.snippet)}")
+                    print(f"{hit.conversation_id:>6}  {hit.title}")
+                    print(f"        {hit.snippet}")
                 if not hits:
                     print(f"nothing matches {args.search!r}", file=sys.stderr)
-                return EXIT_OK
-            for c in store.conversations(limit=args.limit):
-                when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
-                target = " · ".join(p for p in (c.profile, c.model) if p)
-                print(f"{c.id:>6}  {when}  {_clean(c.title) or '(untitled)'}  [{target}]")
+            else:
+                for c in store.conversations(limit=args.limit):
+                    when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
+                    target = " · ".join(p for p in (c.profile, c.model) if p)
+                    print(f"{c.id:>6}  {when}  {c.title or '(untitled)'}  [{target}]")
     except StoreError as exc:
         print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_BACKEND
-    return EXIT_OK
+    return EXIT_BACKEND if store.moved_aside else EXIT_OK
 
 
 def run_export(args: argparse.Namespace) -> int:
     try:
         with Store() as store:
+            _say_damage(store)
             if args.format == "json":
                 text = json.dumps(store.export_json(args.id), ensure_ascii=False, indent=2) + "\n"
             else:
@@ -45,35 +52,37 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_BACKEND
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        output = Path(args.output)
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            hint = " (it is a directory: name a file in it)" if output.is_dir() else ""
+            print(f"genchat: cannot write {output}: {reason}{hint}", file=sys.stderr)
+            return EXIT_USAGE
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return EXIT_BACKEND if store.moved_aside else EXIT_OK
 
 
 def run_import(args: argparse.Namespace) -> int:
     try:
-        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        print(f"genchat: cannot read {args.file}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if isinstance(data, list):
-        data = {"messages": data}  # a bare array of OpenAI messages
-    if not isinstance(data, dict):
-        print(
-            f"genchat: {args.file} is neither a genchat JSON export nor an array of messages",
-            file=sys.stderr,
-        )
+        imported = read_export(Path(args.file))
+    except BadImport as exc:
+        print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_USAGE
     try:
         with Store() as store:
-            new_id = store.import_conversation(data)
+            _say_damage(store)
+            new_id = store.import_conversation(imported)
     except StoreError as exc:
         print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_BACKEND
     print(f"imported as conversation {new_id}")
-    return EXIT_OK
+    return EXIT_BACKEND if store.moved_aside else EXIT_OK
 
 
-def _clean(text: str) -> str:
-    return sanitize(" ".join(text.split()))
+def _say_damage(store: Store) -> None:
+    note = damage_note(store)
+    if note:
+        print(f"genchat: {note}", file=sys.stderr)

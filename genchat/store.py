@@ -20,24 +20,44 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from genchat.config import data_dir
 from genchat.errors import GenchatError
+from genchat.history_import import (
+    Import,
+    check_export,
+    clean_json,
+    clean_settings,
+    settings_problems,
+)
+from genchat.markdown_blocks import close_open_blocks
+from genchat.untrusted import clean, clean_line
 from genchat.votes import Ballot, Outcome
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 DB_NAME = "genchat.db"
 BUSY_TIMEOUT_MS = 5000
+OPEN_ATTEMPTS = 3
+"""How often opening checks the file again after finding it damaged (and moving it aside, or
+finding that another genchat did)."""
 TITLE_CHARS = 60
+SNIPPET_TOKENS = 12
+"""The most words a search result's snippet shows."""
+_HAS_CONTROL = "*[\x01-\x08\x0b-\x1f\x7f-\x9f]*"
+"""A GLOB pattern that text with a control character matches (all but tab and newline)."""
 
 Status: TypeAlias = Literal["complete", "streaming", "stopped", "error", "interrupted"]
 TitleSource: TypeAlias = Literal["message", "model", "user"]
@@ -209,6 +229,18 @@ MIGRATIONS: tuple[str, ...] = (
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
+def damage_note(store: Store) -> str | None:
+    """What to tell the user when opening `store` found the database damaged: where the
+    damaged file went (it is kept, for recovery) and that a fresh one was started."""
+    if store.moved_aside is None:
+        return None
+    return (
+        f"the history database was damaged; it was moved to {store.moved_aside} and a new one "
+        "started. Nothing in the old file was deleted: `sqlite3 FILE .recover` may bring back "
+        "what it holds."
+    )
+
+
 def default_path() -> Path:
     return data_dir() / DB_NAME
 
@@ -231,18 +263,22 @@ class Store:
     def _open(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = self._connect()
-        except sqlite3.DatabaseError as exc:
-            if not _is_damage(exc):
-                raise _unusable(self.path, exc) from exc
-            self.moved_aside = _move_aside(self.path)
-            try:
-                db = self._connect()
-            except sqlite3.Error as again:
-                raise _unusable(self.path, again) from again
         except OSError as exc:
             raise _unusable(self.path, exc) from exc
-        return db
+        for attempt in range(OPEN_ATTEMPTS):
+            checked = _identity(self.path)
+            try:
+                return self._connect()
+            except sqlite3.DatabaseError as exc:
+                if not _is_damage(exc) or attempt == OPEN_ATTEMPTS - 1:
+                    raise _unusable(self.path, exc) from exc
+                # Move only the file that was checked: another genchat that found the same
+                # damage may have moved it already, and started the fresh file now there.
+                if _identity(self.path) == checked:
+                    self.moved_aside = _move_aside(self.path, checked) or self.moved_aside
+            except OSError as exc:
+                raise _unusable(self.path, exc) from exc
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -332,40 +368,12 @@ class Store:
         pane: int | None = None,
     ) -> int:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
-        now = time.time()
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning,"
-                " status, error, profile, backend, model, adapter, params, metrics, writer_pid,"
-                " created, pane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    parent_id,
-                    role,
-                    content,
-                    reasoning,
-                    status,
-                    error,
-                    profile,
-                    backend,
-                    model,
-                    adapter,
-                    json.dumps(dict(params or {})),
-                    json.dumps(dict(metrics or {})),
-                    os.getpid() if status == "streaming" else None,
-                    now,
-                    pane,
-                ),
-            )
-            message_id = int(cursor.lastrowid or 0)
-            title = _title(content) if role == "user" else ""
-            db.execute(
-                "UPDATE conversations SET active_leaf = ?, updated = ?,"
-                " title = CASE WHEN title = '' THEN ? ELSE title END,"
-                " profile = COALESCE(?, profile), model = COALESCE(?, model) WHERE id = ?",
-                (message_id, now, title, profile, model, conversation_id),
-            )
-            return message_id
+            return _insert_message(
+                db, conversation_id, parent_id, role, content, status=status, profile=profile,
+                backend=backend, model=model, adapter=adapter, params=params, metrics=metrics,
+                error=error, reasoning=reasoning, pane=pane,
+            )  # fmt: skip
 
     def update_message(
         self,
@@ -423,11 +431,7 @@ class Store:
         """Mark a compare reply as the one every pane continues from (or unmark it); its
         siblings are unmarked."""
         with self._write() as db:
-            db.execute(
-                "UPDATE messages SET chosen = (id = ? AND ?) WHERE parent_id ="
-                " (SELECT parent_id FROM messages WHERE id = ?) AND pane IS NOT NULL",
-                (message_id, chosen, message_id),
-            )
+            _choose(db, message_id, chosen)
 
     def set_active_leaf(self, conversation_id: int, leaf: int | None) -> None:
         """Make the branch ending at `leaf` the conversation's thread (`None`: empty)."""
@@ -480,55 +484,51 @@ class Store:
             cursor = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             return cursor.rowcount > 0
 
-    def import_conversation(self, data: Mapping[str, Any]) -> int:
-        """Add a conversation exported as JSON (`export_json`); returns its new id. With a
-        `tree`, every message comes back (versions, compare panes, the active branch); without
-        one, the `messages` list is the thread."""
-        tree = data.get("tree")
-        entries = tree if isinstance(tree, list) and tree else data.get("messages")
-        if not isinstance(entries, list) or not all(isinstance(m, dict) for m in entries):
-            raise StoreError("The file has no `messages` list of objects: not a genchat export.")
-        for number, message in enumerate(entries, 1):
-            role, content = message.get("role"), message.get("content")
-            if role not in ("system", "user", "assistant") or not isinstance(content, str):
-                raise StoreError(
-                    f"Message {number} needs a `role` (system, user or assistant) and a string "
-                    "`content`."
-                )
-        kind = data.get("kind") if data.get("kind") in ("chat", "compare") and tree else "chat"
-        conversation = self.new_conversation(str(data.get("title") or ""), kind=str(kind))
-        if isinstance(data.get("settings"), dict):
-            self.set_settings(conversation, data["settings"])
-        new_ids: dict[object, int] = {}
-        parent: int | None = None
-        for message in entries:
-            meta = message.get("genchat") if isinstance(message.get("genchat"), dict) else {}
-            if entries is tree:
-                parent = new_ids.get(message.get("parent"))
-            status: Status = meta["status"] if meta.get("status") in STATUSES else "complete"
-            pane = meta.get("pane")
-            parent = self.add_message(
-                conversation,
-                parent,
-                message["role"],
-                message["content"],
-                status="interrupted" if status == "streaming" else status,
-                profile=_text(meta.get("profile")),
-                backend=_text(meta.get("backend")),
-                model=_text(meta.get("model")),
-                adapter=_text(meta.get("adapter")),
-                params=meta.get("params") if isinstance(meta.get("params"), dict) else None,
-                metrics=meta.get("metrics") if isinstance(meta.get("metrics"), dict) else None,
-                error=_text(meta.get("error")),
-                reasoning=_text(meta.get("reasoning")) or "",
-                pane=pane if isinstance(pane, int) and 0 <= pane < 8 else None,
+    def import_conversation(self, data: Mapping[str, Any] | list[Any] | Import) -> int:
+        """Add a conversation exported as JSON (`export_json`, or a bare array of OpenAI
+        messages); returns its new id. With a `tree`, every message comes back (versions,
+        compare panes, the active branch); without one, the `messages` list is the thread.
+
+        The whole file is checked first (`genchat.history_import`: a mistake raises
+        `BadImport`, naming it) and written in one transaction: nothing is left of a failure.
+        """
+        imported = data if isinstance(data, Import) else check_export(data)
+        now = time.time()
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO conversations (title, kind, created, updated, settings)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    _title(imported.title),
+                    imported.kind,
+                    imported.created if imported.created is not None else now,
+                    now,
+                    json.dumps(dict(imported.settings)),
+                ),
             )
-            if message.get("id") is not None:
-                new_ids[message["id"]] = parent
-            if meta.get("chosen") is True:
-                self.choose(parent)
-        if entries is tree and data.get("active_leaf") in new_ids:
-            self.set_active_leaf(conversation, new_ids[data["active_leaf"]])
+            conversation = int(cursor.lastrowid or 0)
+            new_ids: dict[int | str, int] = {}
+            last: int | None = None
+            for m in imported.messages:
+                parent = new_ids.get(m.parent) if imported.tree and m.parent is not None else None
+                last = _insert_message(
+                    db, conversation, parent if imported.tree else last, m.role, m.content,
+                    status=m.status,  # type: ignore[arg-type]
+                    profile=m.profile, backend=m.backend, model=m.model, adapter=m.adapter,
+                    params=m.params, metrics=m.metrics, error=m.error, reasoning=m.reasoning,
+                    pane=m.pane, created=now,
+                )  # fmt: skip
+                if m.key is not None:
+                    new_ids[m.key] = last
+                if m.chosen:
+                    _choose(db, last, True)
+            if imported.tree:
+                leaf = (
+                    new_ids.get(imported.active_leaf) if imported.active_leaf is not None else None
+                )
+                db.execute(
+                    "UPDATE conversations SET active_leaf = ? WHERE id = ?", (leaf, conversation)
+                )
         return conversation
 
     # -- reading ----------------------------------------------------------------------------
@@ -645,54 +645,89 @@ class Store:
             return []
         match = " ".join(f'"{w}"*' for w in words)
         with self._lock:
+            # A message holding control characters (an old row, or one written by another
+            # program) comes with its text: FTS5's snippet may cut a sequence in two and
+            # show its inside, so its snippet is made here from the cleaned text instead.
             rows = self._db.execute(
                 "SELECT m.conversation_id, m.id, c.title,"
-                " snippet(messages_fts, 0, ?, ?, '…', 12)"
+                f" snippet(messages_fts, 0, ?, ?, '…', {SNIPPET_TOKENS}),"
+                " CASE WHEN m.content GLOB ? THEN m.content END"
                 " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
                 " JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE messages_fts MATCH ? ORDER BY messages_fts.rowid DESC LIMIT ?",
-                (*marks, match, limit),
+                (*marks, _HAS_CONTROL, match, limit),
             ).fetchall()
-        return [SearchHit(*row) for row in rows]
+        return [
+            SearchHit(
+                id_, message, clean_line(title),
+                snippet if raw is None else _snippet(raw, query.split(), marks),
+            )
+            for id_, message, title, snippet, raw in rows
+        ]  # fmt: skip
 
     # -- export -----------------------------------------------------------------------------
 
     def export_json(self, conversation_id: int) -> dict[str, Any]:
-        """The active thread in OpenAI's messages format, with genchat's metadata alongside;
-        and the whole `tree` (every version of a message, every compare pane), by id and
-        parent, which `import_conversation` brings back as it was."""
+        """The active thread in OpenAI's messages format, with genchat's metadata alongside,
+        starting with the system message where one applies (`_system_prompt`); and the whole
+        `tree` (every version of a message, every compare pane), numbered from 1 by id and
+        parent, which `import_conversation` brings back as it was. Exporting the imported
+        copy gives the same export, but for the conversation's own `id`."""
         conversation = self._require(conversation_id)
-        tree = []
-        for m in self._all_messages(conversation_id):
-            tree.append({"id": m.id, "parent": m.parent_id, **_exported(m)})
+        every = self._all_messages(conversation_id)
+        number = {m.id: n for n, m in enumerate(every, 1)}
         exported: dict[str, Any] = {
             "id": conversation.id,
             "title": conversation.title,
             "kind": conversation.kind,
             "created": _iso(conversation.created),
-            "messages": [_exported(m) for m in self.thread(conversation_id)],
-            "tree": tree,
-            "active_leaf": conversation.active_leaf,
+            "messages": [_exported(m) for m in self._exported_thread(conversation)],
+            "tree": [
+                {"id": number[m.id], "parent": number.get(m.parent_id or 0), **_exported(m)}
+                for m in every
+            ],
+            "active_leaf": number.get(conversation.active_leaf or 0),
         }
         if conversation.settings:
             exported["settings"] = dict(conversation.settings)
         return exported
 
     def export_markdown(self, conversation_id: int) -> str:
+        """The active thread as Markdown, for people: each message under a heading, a reply
+        that did not complete marked so, and whatever a message left open (a code fence of a
+        reply stopped mid-block) closed, so that the next heading is not read as its code."""
         conversation = self._require(conversation_id)
         if conversation.kind == "compare":
             from genchat.comparison import stored_markdown
 
-            return stored_markdown(conversation.title, self.turns(conversation_id))
+            turns = [
+                (prompt, [replace(r, content=close_open_blocks(r.content)) for r in replies])
+                for prompt, replies in self.turns(conversation_id)
+            ]
+            return stored_markdown(conversation.title, turns)
         lines = [f"# {conversation.title or 'Untitled'}", "", f"*{_iso(conversation.created)}*"]
-        for m in self.thread(conversation_id):
+        for m in self._exported_thread(conversation):
             who = {"user": "You", "system": "System"}.get(m.role) or " · ".join(
                 p for p in (m.profile, m.model) if p
             )
-            lines += ["", f"## {who or 'Assistant'}", "", m.content]
+            lines += ["", f"## {who or 'Assistant'}", "", close_open_blocks(m.content)]
             if m.status != "complete":
-                lines += ["", f"*({m.status}{': ' + m.error if m.error else ''})*"]
+                error = ": " + " ".join(m.error.split()) if m.error else ""
+                lines += ["", f"*({m.status}{error})*"]
         return "\n".join(lines) + "\n"
+
+    def _exported_thread(self, conversation: Conversation) -> list[StoredMessage]:
+        """The active thread as exports show it: with the system prompt that applies as its
+        first message, once, whether the thread or the settings hold it."""
+        thread = self.thread(conversation.id)
+        system = _system_prompt(conversation, thread)
+        rest = [m for m in thread if m.role != "system"]
+        if not system:
+            return rest
+        stored = next((m for m in thread if m.role == "system" and m.content == system), None)
+        if stored is None:  # set in the settings after the thread began: not a message
+            stored = StoredMessage(0, conversation.id, None, "system", system)
+        return [stored, *rest]
 
     # -- arena votes ------------------------------------------------------------------------
 
@@ -771,7 +806,10 @@ class Store:
                 f" {where} ORDER BY id",
                 args,
             ).fetchall()
-        return [Ballot(a, b, outcome, (t1, t2), (s1, s2)) for a, b, outcome, t1, t2, s1, s2 in rows]
+        return [
+            Ballot(clean_line(a), clean_line(b), outcome, (t1, t2), (s1, s2))
+            for a, b, outcome, t1, t2, s1, s2 in rows
+        ]
 
     def vote_tags(self) -> list[str]:
         """The tags votes were given, most used first."""
@@ -779,7 +817,7 @@ class Store:
             rows = self._db.execute(
                 "SELECT tag FROM votes WHERE tag != '' GROUP BY tag ORDER BY count(*) DESC, tag"
             ).fetchall()
-        return [tag for (tag,) in rows]
+        return [clean_line(tag) for (tag,) in rows]
 
     # -- internals --------------------------------------------------------------------------
 
@@ -819,9 +857,9 @@ class Store:
         """Replies left `streaming` by a process that is gone: mark them `interrupted`."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, writer_pid FROM messages WHERE status = 'streaming'"
+                "SELECT id, writer_pid, created FROM messages WHERE status = 'streaming'"
             ).fetchall()
-        dead = [row[0] for row in rows if not _alive(row[1])]
+        dead = [id_ for id_, pid, created in rows if not _writing(pid, created)]
         if dead:
             with self._write() as db:
                 db.executemany(
@@ -837,20 +875,68 @@ _MESSAGE_COLUMNS = (
 )
 
 
+# Rows become records here, and only here: every string read from the database is cleaned of
+# terminal control sequences on the way out (`genchat.untrusted`), names and titles as one line,
+# so that an old database, or one an import or another program wrote, shows clean everywhere.
+
+
 def _conversation(row: Sequence[Any]) -> Conversation:
     id_, title, kind, created, updated, leaf, profile, model, settings, title_by, count = row
     return Conversation(
-        id_, title, kind, created, updated, leaf, profile, model,
-        json.loads(settings or "{}"), title_by, count,
+        id_, _line(title) or "", _line(kind) or "chat", created, updated, leaf, _line(profile),
+        _line(model), _settings(id_, settings),
+        title_by if title_by in ("message", "model", "user") else "message", count,
     )  # fmt: skip
 
 
 def _message(row: Sequence[Any]) -> StoredMessage:
-    values = list(row)
-    values[11] = json.loads(values[11] or "{}")
-    values[12] = json.loads(values[12] or "{}")
-    values[16] = bool(values[16])
-    return StoredMessage(*values)
+    (id_, conversation_id, parent_id, role, content, status, reasoning, profile, backend,
+     model, adapter, params, metrics, error, created, pane, chosen) = row  # fmt: skip
+    return StoredMessage(
+        id_, conversation_id, parent_id, role, clean(content or ""), status, clean(reasoning or ""),
+        _line(profile), _line(backend), _line(model), _line(adapter), _json_object(params),
+        _json_object(metrics), clean(error) if isinstance(error, str) else None, created, pane,
+        bool(chosen),
+    )  # fmt: skip
+
+
+def _line(value: object) -> str | None:
+    """A name or a title from the database, as one clean line (`None` stays `None`)."""
+    return clean_line(value) if isinstance(value, str) else None
+
+
+def _json_object(text: object) -> dict[str, Any]:
+    """A JSON column as a dict, its strings cleaned; what is not an object reads as empty."""
+    value = _json_raw(text)
+    return clean_json(value) if value else value
+
+
+def _json_raw(text: object) -> dict[str, Any]:
+    if not isinstance(text, str) or text in ("", "{}"):
+        return {}
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _settings(conversation_id: int, text: object) -> dict[str, Any]:
+    """A conversation's settings, cleaned; a setting that is not valid (a database written by
+    hand, or by an import before imports were checked) is dropped with a warning, rather than
+    handed to a screen that would fail on it."""
+    settings = _json_raw(text)
+    if not settings:
+        return settings
+    for key in list(settings):
+        problems = settings_problems({key: settings[key]})
+        if problems:
+            log.warning(
+                "conversation %s: dropped the setting %r: %s",
+                conversation_id, key, "; ".join(problems),
+            )  # fmt: skip
+            del settings[key]
+    return clean_settings(settings)
 
 
 @contextlib.contextmanager
@@ -859,9 +945,75 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        db.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (a full disk, out of memory); a second
+        # rollback would fail and hide the error that says what happened.
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _system_prompt(conversation: Conversation, thread: Sequence[StoredMessage]) -> str | None:
+    """The system prompt a conversation is sent with, as far as the history knows: its
+    settings' `system` where they set one (empty: none), as the chat screen sends it, else a
+    system message at the root of its thread. (Where neither does, its profile's applies,
+    which only the config knows.)"""
+    setting = conversation.settings.get("system")
+    if isinstance(setting, str):
+        return setting or None
+    root = thread[0] if thread and thread[0].role == "system" else None
+    return root.content if root is not None and root.content else None
+
+
+def _insert_message(
+    db: sqlite3.Connection,
+    conversation_id: int,
+    parent_id: int | None,
+    role: str,
+    content: str,
+    *,
+    status: Status = "complete",
+    profile: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    adapter: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    error: str | None = None,
+    reasoning: str = "",
+    pane: int | None = None,
+    created: float | None = None,
+) -> int:
+    """`Store.add_message`, inside a transaction that the caller holds."""
+    now = time.time() if created is None else created
+    cursor = db.execute(
+        "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning,"
+        " status, error, profile, backend, model, adapter, params, metrics, writer_pid,"
+        " created, pane) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conversation_id, parent_id, role, content, reasoning, status, error, profile,
+            backend, model, adapter, json.dumps(dict(params or {})),
+            json.dumps(dict(metrics or {})), os.getpid() if status == "streaming" else None,
+            now, pane,
+        ),
+    )  # fmt: skip
+    message_id = int(cursor.lastrowid or 0)
+    title = _title(content) if role == "user" else ""
+    db.execute(
+        "UPDATE conversations SET active_leaf = ?, updated = ?,"
+        " title = CASE WHEN title = '' THEN ? ELSE title END,"
+        " profile = COALESCE(?, profile), model = COALESCE(?, model) WHERE id = ?",
+        (message_id, now, title, profile, model, conversation_id),
+    )
+    return message_id
+
+
+def _choose(db: sqlite3.Connection, message_id: int, chosen: bool) -> None:
+    db.execute(
+        "UPDATE messages SET chosen = (id = ? AND ?) WHERE parent_id ="
+        " (SELECT parent_id FROM messages WHERE id = ?) AND pane IS NOT NULL",
+        (message_id, chosen, message_id),
+    )
 
 
 def _title(text: str) -> str:
@@ -873,8 +1025,9 @@ def _vote(row: Sequence[Any]) -> StoredVote:
     id_, created, prompt, outcome, model_a, model_b, reply_a, reply_b, *rest = row
     flagged, tag, conversation_id, details = rest
     return StoredVote(
-        id_, created, prompt, outcome, model_a, model_b, reply_a, reply_b,
-        flagged, tag, conversation_id, json.loads(details),
+        id_, created, clean(prompt or ""), outcome, _line(model_a) or "", _line(model_b) or "",
+        clean(reply_a or ""), clean(reply_b or ""), _line(flagged), _line(tag) or "",
+        conversation_id, _json_object(details),
     )  # fmt: skip
 
 
@@ -908,26 +1061,75 @@ def _exported(m: StoredMessage) -> dict[str, Any]:
     return {"role": m.role, "content": m.content, "genchat": meta}
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def _snippet(text: str, words: Sequence[str], marks: tuple[str, str]) -> str:
+    """FTS5's snippet, made from `text` cleaned: the first match with the words around it,
+    up to `SNIPPET_TOKENS` words, each word that a query word begins between `marks`."""
+    text = clean_line(text)
+    prefixes = tuple(w.casefold() for w in words)
+    tokens = list(re.finditer(r"\w+", text))
+    first = next((i for i, t in enumerate(tokens) if t.group().casefold().startswith(prefixes)), 0)
+    start = max(0, min(first - SNIPPET_TOKENS // 4, len(tokens) - SNIPPET_TOKENS))
+    shown = tokens[start : start + SNIPPET_TOKENS]
+    if not shown:
+        return text
+    parts = ["…" if start > 0 else ""]
+    at = shown[0].start() if start > 0 else 0
+    for token in shown:
+        if token.group().casefold().startswith(prefixes):
+            parts += [text[at : token.start()], marks[0], token.group(), marks[1]]
+            at = token.end()
+    end = shown[-1].end() if start + SNIPPET_TOKENS < len(tokens) else len(text)
+    parts += [text[at:end], "…" if end < len(text) else ""]
+    return "".join(parts)
 
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
+_STARTED = time.time()
+"""No earlier than this process began: every row it writes is created after this, because
+the store writes them. A row of its PID from before is another process's: in a container each
+genchat is PID 1, so a bare PID would take the last one's cut-off reply for its own."""
+
+START_SLACK_S = 2.0
+"""How much later than a row a live process with the row's PID may have started and still be
+taken for its writer: the boot time that start times are counted from is whole seconds."""
+
+
+def _writing(pid: object, created: float) -> bool:
+    """Whether the process that began writing a `streaming` row at `created` may still be
+    writing it: a process with its PID is alive, and did not start after the row was made (a
+    PID reused by a later process, as every container's genchat is PID 1)."""
+    if not isinstance(pid, int) or pid <= 0:
         return False
     if pid == os.getpid():
-        return True
+        return created >= _STARTED
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:  # someone else's process: alive
-        return True
-    return True
+        pass
+    started = _process_start(pid)
+    return started is None or started <= created + START_SLACK_S
+
+
+def _process_start(pid: int) -> float | None:
+    """When process `pid` started, as a wall-clock time, where /proc tells (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            line.split()[1]
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        # The fields after the command name, which is in parentheses and may hold spaces:
+        # the start time, in clock ticks since boot, is the 22nd field of the line.
+        ticks = int(stat.rpartition(")")[2].split()[19])
+        return int(boot) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -935,13 +1137,59 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
     return "not a database" in text or "malformed" in text or "corrupt" in text
 
 
-def _move_aside(path: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    os.replace(path, target)
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(path.with_name(path.name + suffix), target.with_name(target.name + suffix))
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device and inode), or `None` where there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+@contextlib.contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `directory` (flock, released when the process dies), so that
+    two genchats never move files in it at once. Where the platform or the filesystem has no
+    such lock, go on without one: the identity check still keeps the fresh file in place."""
+    try:
+        import fcntl
+
+        fd = os.open(directory, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _move_aside(path: Path, checked: tuple[int, int] | None) -> Path | None:
+    """Rename the damaged database at `path`, and its WAL, to a name no file has; returns it.
+
+    Nothing is moved (`None`) unless the file at `path` is still the one that was `checked`:
+    a second genchat that found the same damage must not move the fresh database the first
+    one started over the first one's backup.
+    """
+    with _directory_lock(path.parent):
+        if checked is None or _identity(path) != checked:
+            return None
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        target = path.with_name(f"{path.name}.damaged-{stamp}")
+        number = 1
+        while any(target.with_name(target.name + s).exists() for s in ("", "-wal", "-shm")):
+            number += 1
+            target = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
+        # The WAL first: once the database is gone, a genchat may start a fresh one (and its
+        # WAL) at once, which must stay where it is.
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(
+                    path.with_name(path.name + suffix), target.with_name(target.name + suffix)
+                )
+        os.rename(path, target)
     return target
 
 
