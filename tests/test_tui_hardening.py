@@ -21,6 +21,7 @@ from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.keymap import key_problem
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.settings import ConversationSettings
+from genchat.tui.widgets import prompt as prompt_module
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from tests.helpers import run_genchat
@@ -283,3 +284,68 @@ async def test_bad_settings_of_a_compare_pane_show_in_that_pane(echo: Path) -> N
         await finish(pilot)
         assert "settings.params.bogus: unknown key" in first.query_one(ErrorMessage).text
         assert "last='Hello'" in second.query_one(AssistantMessage).text
+
+
+# -- item 14: the prompt and its undo history are bounded --------------------------------------
+
+
+def keys_of(text: str) -> list[str]:
+    """The keys a terminal without bracketed paste sends for `text`."""
+    return ["space" if c == " " else c for c in text]
+
+
+async def test_the_prompt_stops_at_its_limit_says_so_once_and_keeps_what_was_typed(
+    scripted: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prompt_module, "MAX_PROMPT_CHARS", 10)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = chat(app).query_one(PromptInput)
+        await pilot.press(*keys_of("a keystroke paste"))  # 17 keys
+        assert prompt.text == "a keystrok" and prompt.length == 10
+        said = [m for m in notifications(app) if "longer than 10 characters" in m]
+        assert len(said) == 1 and said[0].startswith("Typing more would make the prompt")
+        await pilot.press("ctrl+j")  # a new line is a character too
+        assert prompt.text == "a keystrok" and len(notifications(app)) == 1
+        await pilot.press("backspace", "backspace", "e")  # room again: typing works
+        assert prompt.text == "a keystre"
+        prompt.post_message(events.Paste("more"))  # a bracketed paste is refused whole
+        await wait_for(pilot, lambda: len(notifications(app)) == 2, "the paste refused")
+        assert notifications(app)[-1].startswith("This paste would make the prompt longer")
+        assert prompt.text == "a keystre"
+        await pilot.press("enter")
+        await finish(pilot)
+        assert chat(app).query_one(UserMessage).text == "a keystre"
+
+
+async def test_a_message_typed_into_from_elsewhere_respects_the_limit(
+    scripted: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prompt_module, "MAX_PROMPT_CHARS", 10)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Hi")
+        await finish(pilot)
+        await pilot.press("alt+up")
+        app.focused.post_message(events.Paste("x" * 11))  # type: ignore[union-attr]
+        await wait_for(
+            pilot,
+            lambda: any("longer than 10 characters" in n for n in notifications(app)),
+            "refused",
+        )
+        assert chat(app).query_one(PromptInput).text == ""
+
+
+async def test_the_prompts_undo_history_is_capped(
+    scripted: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prompt_module, "PROMPT_UNDO_CHECKPOINTS", 3)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = chat(app).query_one(PromptInput)
+        for line in "abcdef":  # each new line is an undo step of its own
+            await pilot.press(line, "ctrl+j")
+        assert prompt.history.max_checkpoints == 3
+        assert len(prompt.history.undo_stack) == 3
+        await pilot.press(*["ctrl+z"] * 10)  # only the last three steps can be undone
+        assert prompt.text.startswith("a\nb\nc\nd\n")

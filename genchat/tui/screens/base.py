@@ -54,7 +54,7 @@ class GenchatScreen(Screen[ResultT]):
             return False
         prompt.focus()
         if text:
-            prompt.insert(text)
+            prompt.type_in(text)
         return True
 
     @on(MessageView.Typed)

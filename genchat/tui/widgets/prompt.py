@@ -8,6 +8,17 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+from textual.widgets.text_area import EditResult, Location
+
+MAX_PROMPT_CHARS = 200_000
+"""The most characters the prompt holds: about 50,000 tokens, more than most context windows
+take, and far more than anyone types. It bounds what a paste can do where the terminal does not
+bracket it and sends it as keystrokes (2 MB of keys once grew the app past 4 GB): past the
+limit, each key is refused at once, with one notification."""
+
+PROMPT_UNDO_CHECKPOINTS = 50
+"""The most undo steps the prompt keeps (Textual's `max_checkpoints`). With the length limit,
+this bounds the undo history's memory too: each step holds at most `MAX_PROMPT_CHARS`."""
 
 
 class PromptInput(TextArea):
@@ -37,7 +48,48 @@ class PromptInput(TextArea):
             return self.prompt
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        super().__init__(
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            max_checkpoints=PROMPT_UNDO_CHECKPOINTS,
+        )
+        self._limit_said = False
+        """Whether the length limit has been told since the last edit that fitted."""
+
+    @property
+    def length(self) -> int:
+        """How many characters the prompt holds (without building its text)."""
+        lines = self.document.lines
+        return sum(map(len, lines)) + len(lines) - 1
+
+    def _replace_via_keyboard(
+        self, insert: str, start: Location, end: Location
+    ) -> EditResult | None:
+        # Every key typed and every paste comes through here: refuse, whole, an edit that would
+        # make the prompt longer than MAX_PROMPT_CHARS, so that what is there is never lost.
+        replaced = len(self.get_text_range(start, end)) if start != end else 0
+        if self.length - replaced + len(insert) > MAX_PROMPT_CHARS:
+            if not self._limit_said:
+                self._limit_said = True
+                what = "This paste" if len(insert) > 1 else "Typing more"
+                self.notify(
+                    f"{what} would make the prompt longer than {MAX_PROMPT_CHARS:,} characters, "
+                    "the most it holds; nothing was added. Send what is there, or put a long "
+                    "text in a file and pipe it to `genchat ask`.",
+                    title="The prompt is full",
+                    severity="warning",
+                    timeout=10,
+                )
+            return None
+        self._limit_said = False
+        return super()._replace_via_keyboard(insert, start, end)
+
+    def type_in(self, text: str) -> None:
+        """Insert `text` at the cursor as typed text is: within the length limit."""
+        if result := self._replace_via_keyboard(text, *self.selection):
+            self.move_cursor(result.end_location)
 
     async def _on_key(self, event: events.Key) -> None:
         # Alt with a printable key is a command, not text (the arena votes with Alt+1..Alt+4):
@@ -50,4 +102,4 @@ class PromptInput(TextArea):
         self.post_message(self.Submitted(self, self.text))
 
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.type_in("\n")
