@@ -1,7 +1,7 @@
 """`genchat ask`: one reply, streamed to stdout, for scripts and pipes.
 
 The reply's text goes to stdout and nothing else does: status, notices, reasoning and errors go
-to stderr. When stdout is a terminal, control sequences in the model's output are neutralised.
+to stderr. Control sequences in the model's output were removed as it arrived (`genchat.reply`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from genchat.tui.app import GenchatApp
+    from textual.app import App
 
 T = TypeVar("T")
 
@@ -302,10 +302,10 @@ def _run_chat(args: argparse.Namespace) -> int:
     return _run_app(make_app(args.model, no_plugins=args.no_plugins, conversation=conversation))
 
 
-def _run_app(app: GenchatApp) -> int:
+def _run_app(app: App[None], *, headless: bool = False) -> int:
     """Run the TUI; its exit code is non-zero when it ended on an error (Textual has printed
     the traceback by then), so that a crash never looks like success to a script."""
-    app.run()
+    app.run(headless=headless)
     code = app.return_code
     return EXIT_OK if code in (None, 0) else EXIT_BACKEND
 

@@ -255,12 +255,16 @@ def test_control_sequences_are_neutralised_on_a_terminal(
     config_file.write_text(f'[profiles.hostile]\nbackend = "scripted"\n{HOSTILE}')
     output = _run_on_a_terminal(["ask", "-m", "hostile", "hi"])
     assert b"\x1b" not in output and "\x9b".encode() not in output
-    assert output.replace(b"\r\n", b"\n") == b"Safe text  here.K\nEnd\n"
+    assert output.replace(b"\r\n", b"\n") == b"Safe text  here.\nEnd\n"
 
 
-def test_output_to_a_pipe_is_left_as_the_model_wrote_it(
+def test_output_to_a_pipe_and_the_history_are_cleaned_too(
     test_plugins: str, config_file: Path
 ) -> None:
+    """A file written from a pipe is later shown on a terminal, and the history is drawn by
+    the TUI: a reply is cleaned as it arrives, whatever reads it."""
     config_file.write_text(f'[profiles.hostile]\nbackend = "scripted"\n{HOSTILE}')
     result = run_genchat("ask", "-m", "hostile", "hi", env={"GENCHAT_PLUGINS": "scripted"})
-    assert "\x1b[2J" in result.stdout
+    assert result.stdout == "Safe text  here.\nEnd\n"
+    exported = run_genchat("export", "1", "--format", "json")
+    assert json.loads(exported.stdout)["messages"][-1]["content"] == "Safe text  here.\nEnd"

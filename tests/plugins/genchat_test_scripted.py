@@ -41,6 +41,8 @@ class ScriptedOptions(BackendOptions):
     """Raise a RuntimeError (a plugin bug) after this many chunks."""
     fail_after: int | None = None
     """Raise a BackendUnavailable after this many chunks."""
+    exit_after: int | None = None
+    """Call sys.exit() after this many chunks, as a plugin that gives up on the process would."""
     reasoning: list[str] = Field(default_factory=list)
     """Reasoning deltas sent before the reply."""
     announce: bool = False
@@ -92,6 +94,8 @@ class ScriptedBackend(Backend):
                 return
             if options.crash_after is not None and index >= options.crash_after:
                 raise RuntimeError("the scripted plugin has a bug")
+            if options.exit_after is not None and index >= options.exit_after:
+                sys.exit(7)
             if options.fail_after is not None and index >= options.fail_after:
                 raise BackendUnavailable("The scripted server went away. Start it again.")
             if options.delay_s:
