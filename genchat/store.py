@@ -7,10 +7,15 @@ regeneration or a compare pane is a sibling branch rather than a copy. Full-text
 an FTS5 index kept in step by triggers.
 
 The schema is versioned with SQLite's `user_version`. A database from a newer genchat is refused
-and left untouched; one that is not a database at all is moved aside, with a timestamp, and a
-fresh one is started. A reply is written while it streams, marked `streaming` with the writing
-process's id; when genchat opens the store and finds such a row whose process is gone, the reply
-is marked `interrupted`, with the text it had.
+and left untouched; one that is damaged is moved aside, under a lock and only if it is still the
+file that was checked, to a name no file has, and a fresh one is started (`damage_note` says
+where it went). A reply is written while it streams, marked `streaming` with the writing
+process's id; when genchat opens the store and finds such a row whose writer is gone (no such
+process, or one that started after the row was made: a reused PID), the reply is marked
+`interrupted`, with the text it had.
+
+Every string read back is cleaned of terminal control sequences (`genchat.untrusted`), where
+rows become records; imports are checked whole and cleaned first (`genchat.history_import`).
 
 Nothing here imports Textual. Every method blocks (SQLite is quick, but a disk is not always):
 the TUI calls them off the event loop.
