@@ -27,6 +27,7 @@ from genchat.config import (
 )
 from genchat.errors import ConfigError, GenchatError, PluginFailed
 from genchat.plugins.manager import PluginRegistry, load_plugins
+from genchat.untrusted import clean_line, redact
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class Profiles:
             except GenchatError as exc:
                 return exc.one_line()
             except Exception as exc:  # a plugin's bug must not hide the other profiles
-                return f"{type(exc).__name__}: {exc}"
+                return redact(clean_line(f"{type(exc).__name__}: {exc}"))
 
         names = sorted(self.profiles)
         results = await asyncio.gather(*(one(name) for name in names))

@@ -135,6 +135,24 @@ async def test_the_tui_draws_an_error_and_its_notification_inert(
     assert all(not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", m) for m in messages)
 
 
+@pytest.mark.parametrize("delay_s", [0.0, 0.01, 0.3])
+async def test_closing_the_picker_while_models_are_listed_leaves_the_app_running(
+    hostile: Path, delay_s: float
+) -> None:
+    """However the models' answer and the Escape key fall, the app goes on."""
+    with hostile.open("a") as config:
+        config.write(f'[profiles.slow]\nbackend = "hostile"\nlist_delay_s = {delay_s}\n')
+    app = make_app("slow")
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(10):
+            await app.screen.run_action("pick_model")
+            await pilot.press("escape")
+            await pilot.pause(delay_s)
+        await app.workers.wait_for_complete()
+        assert app.is_running
+        assert app.screen.query_one(PromptInput)
+
+
 def hostile_site(site: Path) -> str:
     """A plugin distribution whose entry point's name carries the table's sequences (those
     an entry-point name can hold: no `=`, no line end), and whose module is missing, so that
@@ -177,9 +195,13 @@ def test_ask_prints_the_reply_reasoning_notice_and_error_inert(hostile: Path) ->
 def test_models_and_plugins_print_ids_and_names_inert(
     hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    with hostile.open("a") as config:
+        config.write(
+            f'[profiles.buggy]\nbackend = "hostile"\nlist_error = {json.dumps(all_planted("L"))}\n'
+        )
     models = run_genchat("models", env={"GENCHAT_PLUGINS": "hostile"})
     assert models.returncode == 0, models.stderr
-    assert_inert(models.stdout.replace("\n", " "), tags="M")
+    assert_inert(models.stdout.replace("\n", " "), tags="ML")
     path = hostile_site(tmp_path / "site")
     monkeypatch.delenv("GENCHAT_PLUGINS")
     plugins = run_genchat("plugins", env={"PYTHONPATH": path})

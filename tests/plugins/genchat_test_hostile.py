@@ -8,6 +8,7 @@ deltas), and, with `error` set, the message of the error that ends it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -36,6 +37,10 @@ class HostileOptions(BackendOptions):
     """The listed model's id and description."""
     error: str | None = None
     """Raise a BackendUnavailable with this message after the reply."""
+    list_error: str | None = None
+    """Raise a RuntimeError with this message when asked for the models, as a buggy plugin."""
+    list_delay_s: float = 0.0
+    """Answer for the models only after this long, as a slow server."""
     piece: int = 3
     """The reply is streamed this many characters at a time."""
 
@@ -50,6 +55,10 @@ class HostileBackend(Backend):
         return self.options
 
     async def list_models(self) -> list[ModelInfo]:
+        if self.opts.list_delay_s:
+            await asyncio.sleep(self.opts.list_delay_s)
+        if self.opts.list_error is not None:
+            raise RuntimeError(self.opts.list_error)
         model = self.opts.model
         return [ModelInfo(model, description=model, details={"family": model}, default=True)]
 

@@ -95,6 +95,8 @@ class ModelPicker(ModalScreen[Target | None]):
     @work(exclusive=True, group="picker")
     async def load_choices(self) -> None:
         self.choices = await list_choices(self.profiles)
+        if not self.is_attached or self.app.screen is not self:
+            return  # dismissed while the backends answered: nothing is left to fill in
         self.query_one("#picker-status", Static).update(
             f"{sum(c.target is not None for c in self.choices)} models · "
             "enter picks · escape cancels"
