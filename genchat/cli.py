@@ -1,7 +1,9 @@
 """The command line: `genchat`, `genchat ask`, `models`, `plugins` and `config`.
 
 Only `argparse` is imported at start-up, so `genchat --help` is instant; each command imports what
-it needs. Exit codes: 0 ok, 1 a backend failed, 2 a usage or config error, 130 interrupted.
+it needs. Exit codes: 0 ok, 1 a backend failed (or the output could not be written, or the
+history was found damaged), 2 a usage or config error, 130 interrupted, 141 the reader of
+stdout went away.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ environment:
   GENCHAT_PLUGINS    comma-separated plugins to load; empty loads built-ins only
   GENCHAT_LOG        append a log to this file (GENCHAT_LOG_LEVEL: debug, info, …)
 
-exit codes: 0 ok, 1 the backend failed, 2 usage or config error, 130 interrupted"""
+exit codes: 0 ok, 1 the backend failed, the output could not be written, or the history was
+found damaged and moved aside, 2 usage or config error, 130 interrupted, 141 the reader of
+the output went away"""
 
 
 class _Parser(argparse.ArgumentParser):

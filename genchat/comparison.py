@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 from genchat.chat import Metrics, Target
+from genchat.markdown_blocks import close_open_blocks
 from genchat.store import StoredMessage
 
 DiffOp: TypeAlias = tuple[Literal["same", "removed", "added"], str]
@@ -149,7 +150,8 @@ def markdown(title: str, labels: Sequence[str], turns: Sequence[Turn]) -> str:
                 continue
             mark = " (continued)" if turn.chosen == pane else ""
             lines += [f"### {pane + 1} · {label}{mark}", ""]
-            lines += [turn.replies.get(pane, "") or "*(no text)*", ""]
+            # A pane stopped inside a code block would turn the rest of the file into code.
+            lines += [close_open_blocks(turn.replies.get(pane, "")) or "*(no text)*", ""]
             if pane in turn.metrics:
                 m = turn.metrics[pane]
                 figures = [

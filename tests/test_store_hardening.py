@@ -576,6 +576,16 @@ def test_a_compare_export_closes_what_a_stopped_pane_left_open(db_path: Path) ->
     assert not any("Done." in block or "Summary" in block for block in code)
 
 
+def test_the_compare_summarys_own_export_closes_what_a_stopped_pane_left_open() -> None:
+    """The summary screen's Markdown export (`comparison.markdown`), not only the stored one."""
+    from genchat.comparison import Turn, markdown
+
+    turn = Turn("Code please", replies={0: "```\nopen", 1: "Done."}, finish={0: "cancelled"})
+    headings, code = headings_and_code(markdown("Two", ["a", "b"], [turn]))
+    assert any(h.startswith("2 ") for h in headings)
+    assert not any("Done." in block for block in code)
+
+
 # -- item 30: the JSON export's system message, and the round trip ------------------------
 
 
