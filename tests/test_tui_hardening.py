@@ -21,6 +21,7 @@ from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.keymap import key_problem
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.settings import ConversationSettings
+from genchat.tui.widgets import message as message_module
 from genchat.tui.widgets import prompt as prompt_module
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
@@ -349,3 +350,51 @@ async def test_the_prompts_undo_history_is_capped(
         assert len(prompt.history.undo_stack) == 3
         await pilot.press(*["ctrl+z"] * 10)  # only the last three steps can be undone
         assert prompt.text.startswith("a\nb\nc\nd\n")
+
+
+# -- item 22: a huge reply is drawn in part, and Escape stops it --------------------------------
+
+
+async def test_a_reply_longer_than_what_is_drawn_is_cut_on_screen_and_kept_whole(
+    scripted: None, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(message_module, "MAX_SHOWN_CHARS", 1000)
+    config_file.write_text(scripted_profile("scripted", chunks=["word " * 1000, "end."]))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk a lot")
+        await finish(pilot)
+        view = chat(app).query_one(AssistantMessage)
+        assert view.text == "word " * 1000 + "end." and view.state == "complete"
+        assert view.rendered_source == view.text[:1000]
+        note = view.query_one(".cut-note")
+        assert note.display and "the first 1,000 of 5,004 characters" in str(note.render())
+        await pilot.press("ctrl+r")
+        assert app.clipboard == view.text
+    with Store(tmp_path / "data" / "genchat.db") as store:
+        [conversation] = store.conversations()
+        assert store.thread(conversation.id)[-1].content == view.text
+    app = make_app(conversation=conversation.id)  # reopened: cut the same way
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(chat(app).query(AssistantMessage)), "the reply")
+        stored = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: stored.query_one(".cut-note").display, "the note")
+        assert stored.rendered_source == stored.text[:1000] and len(stored.text) == 5004
+
+
+async def test_escape_stops_a_reply_while_a_huge_delta_is_being_drawn(
+    scripted: None, config_file: Path
+) -> None:
+    huge, tail = "x" * 3_000_000, ["tail "] * 50  # the tail alone takes 10 s
+    config_file.write_text(scripted_profile("scripted", chunks=[huge, *tail], delay_s=0.2))
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Flood")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: bool(view.text), "the huge delta")
+        await pilot.press("escape")
+        await finish(pilot)
+        assert view.state == "stopped" and view.text.startswith(huge)
+        assert view.text.count("tail") < len(tail)
+        assert view.rendered_source == huge[: message_module.MAX_SHOWN_CHARS]
+        assert chat(app).history[-1].content == view.text

@@ -36,6 +36,14 @@ per token, so long replies stay cheap to render."""
 MAX_APPEND_CHARS = 2000
 """The most text one append parses and renders, so that no single append freezes the screen."""
 
+MAX_SHOWN_CHARS = 200_000
+"""The most of a reply that is drawn: about 50,000 tokens, longer than any model's useful reply.
+Past it the reply is cut on screen, with a note, and kept whole everywhere else (the history,
+copying, export, the next request). A user cannot read 10 MB in a terminal, but would be stuck
+behind it: drawn as Markdown it takes minutes, and Escape waits for the screen to catch up.
+Drawing it in bounded slices keeps keys working, but only the cut bounds how long the screen
+lags behind the stream, and how much memory the widgets take, however much a model sends."""
+
 
 class MessageView(Vertical):
     """A message in the conversation. Focus one to copy, save or fork from it, or to see its
@@ -207,6 +215,11 @@ class AssistantMessage(MessageView):
         self._content = io.StringIO()  # appends stay cheap however long the reply grows
         self._pending: list[str] = []
         """Text added and not yet given to the Markdown view."""
+        self._queued = 0
+        """How much of the reply has been handed to the render loop (at most
+        `MAX_SHOWN_CHARS`)."""
+        self._hurry = False
+        """Set when the reply has ended: the render loop then catches up without pausing."""
         self._reasoning = io.StringIO()
         self._reasoning_shown = True
         self.state = "streaming"
@@ -222,12 +235,13 @@ class AssistantMessage(MessageView):
         with Collapsible(title="Reasoning", collapsed=True, classes="reasoning"):
             yield Static(classes="reasoning-text")
         yield MarkdownView(classes="body")
+        yield Static(classes="cut-note")
         yield Static(classes="footer")
 
     def on_mount(self) -> None:
-        if self._done:  # a reply from the history: shown whole, at once
+        if self._done:  # a reply from the history: shown at once (its first MAX_SHOWN_CHARS)
             self._show_reasoning()
-            self.body.update(self.content)
+            self.body.update(self.shown_source)
             self._show_end()
         else:
             self._loop = self._render_loop()
@@ -259,13 +273,31 @@ class AssistantMessage(MessageView):
         return self._content.getvalue()
 
     @property
+    def shown_source(self) -> str:
+        """What of the reply is drawn: all of it, or its first `MAX_SHOWN_CHARS`."""
+        content = self.content
+        return content[:MAX_SHOWN_CHARS] if len(content) > MAX_SHOWN_CHARS else content
+
+    @property
+    def cut(self) -> bool:
+        """Whether the reply is longer than what is drawn of it."""
+        return self._content.tell() > MAX_SHOWN_CHARS
+
+    @property
     def reasoning(self) -> str:
         return self._reasoning.getvalue()
 
     def add_text(self, text: str) -> None:
-        """Append reply text; the render loop shows it within about `STREAM_INTERVAL_S`."""
+        """Append reply text; the render loop shows it within about `STREAM_INTERVAL_S`, up to
+        `MAX_SHOWN_CHARS` of the reply."""
         self._content.write(text)
-        self._pending.append(text)
+        room = MAX_SHOWN_CHARS - self._queued
+        if room > 0:
+            piece = text if len(text) <= room else text[:room]
+            self._pending.append(piece)
+            self._queued += len(piece)
+        if room < len(text):
+            self._show_cut()
         self._wake.set()
 
     def add_reasoning(self, text: str) -> None:
@@ -297,29 +329,48 @@ class AssistantMessage(MessageView):
                     body.append(text[shown:end])
                     shown = end
                     self._show_reasoning()
-                    # Leave the loop free for keys and the rest of the screen between appends.
+                    # Leave the loop free for keys and the rest of the screen between appends;
+                    # once the reply has ended, catch up without waiting (but still yield).
                     pause = STREAM_INTERVAL_S - (time.monotonic() - started)
-                    await asyncio.sleep(max(0.0, pause))
+                    await asyncio.sleep(0.0 if self._hurry else max(0.0, pause))
             if self._done:
                 return
 
     async def finish(self, footer: str, *, state: str) -> None:
         """End the stream: let the render loop catch up, make sure the whole reply shows."""
-        self._done = True
+        self._done = self._hurry = True
         self._wake.set()
         if self._loop is not None:
             # Whatever a failed or cancelled loop did not show, the check below shows.
             with contextlib.suppress(WorkerCancelled, WorkerFailed):
                 await self._loop.wait()
         self._show_reasoning()
-        if self.rendered_source != self.content:
-            self.body.update(self.content)
+        shown = self.shown_source
+        if self.rendered_source != shown:
+            self.body.update(shown)
         else:
             await self.body.end_stream()
         self._footer, self.state = footer, state
         self._show_end()
 
+    def _show_cut(self) -> None:
+        """Say that the reply is cut on screen, and where all of it is."""
+        note = next(iter(self.query(".cut-note")), None)
+        if not isinstance(note, Static):
+            return  # not composed yet: on_mount shows it
+        total = self._content.tell()
+        note.update(
+            Text(
+                f"… the first {MAX_SHOWN_CHARS:,} of {total:,} characters are shown. All of it "
+                "is in the history: copying the reply or exporting the conversation gives it.",
+                style="italic",
+            )
+        )
+        note.display = True
+
     def _show_end(self) -> None:
+        if self.cut:
+            self._show_cut()  # with the reply's final length
         self.query_one(".footer", Static).update(Text(self._footer, style="dim"))
         state = self.state
         # An inline style, not a CSS class: a class change restyles every widget under this one.
