@@ -50,24 +50,27 @@ ENTRIES: list[tuple[str, str, str]] = [
 """(name, what is sent, what must be shown) for every entry of both tables."""
 
 
-def planted(index: int, text: str) -> str:
-    """`text` between the markers of entry `index`."""
-    return f"<{index}<{text}>{index}>"
+def planted(index: int, text: str, tag: str = "") -> str:
+    """`text` between the markers of entry `index`; `tag` tells one path's markers from
+    another's."""
+    return f"<{tag}{index}<{text}>{tag}{index}>"
 
 
-def all_planted(separator: str = " ") -> str:
+def all_planted(tag: str = "", separator: str = " ") -> str:
     """Every entry of both tables, each between its markers."""
-    return separator.join(planted(i, raw) for i, (_, raw, _) in enumerate(ENTRIES))
+    return separator.join(planted(i, raw, tag) for i, (_, raw, _) in enumerate(ENTRIES))
 
 
-def assert_inert(text: str, *, markers: bool = True) -> None:
-    """`text` holds no control character and no payload; with `markers`, every entry of
-    `all_planted()` arrived as it must be shown: a sequence as nothing between its markers,
-    markup as written."""
+def assert_inert(text: str, *, tags: str | None = "") -> None:
+    """`text` holds no control character and no payload, and for each tag in `tags` (a
+    string of one-letter tags; `None` for no markers at all) every entry of
+    `all_planted(tag)` arrived as it must be shown: a sequence as nothing between its
+    markers, markup as written."""
     bad = _UNSAFE.search(text)
     assert bad is None, f"a control character {bad.group()!r} got through: {text!r}"
     for payload in PAYLOADS:
         assert payload not in text, f"{payload!r} got through: {text!r}"
-    if markers:
+    for tag in [""] if tags == "" else (tags or ""):
         for i, (name, _, shown) in enumerate(ENTRIES):
-            assert planted(i, shown) in text, f"{name}: {planted(i, '…')} did not arrive as it must"
+            expected = planted(i, shown, tag)
+            assert expected in text, f"{name}, path {tag!r}: {expected!r} is not in {text!r}"
