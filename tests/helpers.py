@@ -19,6 +19,7 @@ TEST_PLUGINS = {
     "unknown-hook": "genchat_test_unknown_hook",
     "duplicate": "genchat_test_duplicate",
     "hostile": "genchat_test_hostile",
+    "misbehaving": "genchat_test_misbehaving",
 }
 """Entry-point name -> module, for the test distribution `genchat-test-plugins`."""
 

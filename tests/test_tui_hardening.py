@@ -15,10 +15,12 @@ from textual import events
 from textual.notifications import SeverityLevel
 from textual.widgets import Input
 
+from genchat.chat import Target
 from genchat.errors import ConfigError
 from genchat.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.keymap import key_problem
+from genchat.tui.screens import chat as chat_module
 from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.widgets import message as message_module
@@ -398,3 +400,53 @@ async def test_escape_stops_a_reply_while_a_huge_delta_is_being_drawn(
         assert view.text.count("tail") < len(tail)
         assert view.rendered_source == huge[: message_module.MAX_SHOWN_CHARS]
         assert chat(app).history[-1].content == view.text
+
+
+def misbehaving_profile(name: str, **options: object) -> str:
+    lines = [f"[profiles.{name}]", 'backend = "misbehaving"']
+    lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def misbehaving(test_plugins: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENCHAT_PLUGINS", "misbehaving")
+    monkeypatch.setattr(chat_module, "STOP_GRACE_S", 0.5)
+
+
+async def test_a_plugin_that_swallows_the_stop_and_streams_on_is_stopped_all_the_same(
+    misbehaving: None, config_file: Path
+) -> None:
+    config_file.write_text(misbehaving_profile("rude", swallow=True))
+    app = make_app("rude")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: view.text.count("word") >= 3, "some words")
+        await pilot.press("escape")
+        await finish(pilot)
+        assert view.state == "stopped" and view.text.count("word") < 200
+        assert not chat(app).streaming
+
+
+async def test_a_plugin_that_swallows_the_stop_and_hangs_is_named_and_the_chat_goes_on(
+    misbehaving: None, config_file: Path
+) -> None:
+    config_file.write_text(misbehaving_profile("rude", hang=True) + misbehaving_profile("fine"))
+    app = make_app("rude")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        view = chat(app).query_one(AssistantMessage)
+        await wait_for(pilot, lambda: "word" in view.text, "a word")
+        await pilot.press("escape")
+
+        def named() -> list[str]:
+            return [m for s, m in severities(app) if s == "error" and "did not stop" in m]
+
+        await wait_for(pilot, lambda: bool(named()), "the watchdog")
+        assert "The misbehaving backend (from plugin misbehaving) did not stop" in named()[0]
+        assert "report this to the plugin's authors" in named()[0]
+        assert not chat(app).streaming  # the chat goes on
+        chat(app).target = Target("fine")
+        await send(pilot, "Again")
+        await wait_for(pilot, lambda: len(chat(app).query(AssistantMessage)) == 2, "a reply")

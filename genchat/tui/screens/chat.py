@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -47,6 +49,12 @@ from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
 
 STREAMING_HINT = "A reply is streaming: Esc stops it."
+
+STOP_GRACE_S = 5.0
+"""How long a reply may take to end after it is stopped before the app says that its plugin
+does not stop. Built-in backends stop within a token; this leaves room for a loaded machine."""
+
+_log = logging.getLogger("genchat.tui")
 
 
 def last_code_block(markdown: str) -> str | None:
@@ -135,6 +143,11 @@ class ChatScreen(GenchatScreen[None]):
         self._open_on_mount = conversation
         self._continue_with = continue_with
         self._model_info: ModelInfo | None = None
+        self._streaming_reply: Reply | None = None
+        """The reply being streamed, for the watchdog that checks a stop takes effect."""
+        self._abandoned: set[Worker[None]] = set()
+        """Reply workers whose plugin did not stop when asked: no longer counted as
+        streaming, so that the chat goes on (a next reply cancels them again)."""
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="messages")
@@ -247,7 +260,9 @@ class ChatScreen(GenchatScreen[None]):
 
     @property
     def streaming(self) -> bool:
-        return any(w.is_running for w in self.workers if w.group == "reply")
+        return any(
+            w.is_running for w in self.workers if w.group == "reply" and w not in self._abandoned
+        )
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
@@ -354,6 +369,7 @@ class ChatScreen(GenchatScreen[None]):
         first message of the conversation, ask the model to name it."""
         status = self.query_one(StatusBar)
         status.busy("waiting")
+        self._streaming_reply = reply
         state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
         saved = self.genchat.chat_history
@@ -433,14 +449,42 @@ class ChatScreen(GenchatScreen[None]):
     def action_stop(self) -> None:
         """Stop the reply, and bring the focus back to the prompt (from a message, say)."""
         if self.streaming:
-            self.workers.cancel_group(self, "reply")
+            workers = self.workers.cancel_group(self, "reply")
+            reply = self._streaming_reply
+
+            def check() -> None:
+                running = [worker for worker in workers if worker.is_running]
+                if reply is not None and running:
+                    self._abandoned.update(running)
+                    self._say_not_stopping(reply)
+
+            self.set_timer(STOP_GRACE_S, check)
         self.focus_prompt()
 
     async def _stop_and_wait(self) -> None:
-        """Stop the reply, and wait until its text and metrics are recorded."""
+        """Stop the reply, and wait until its text and metrics are recorded; at most
+        `STOP_GRACE_S`, after which the plugin that does not stop is named, and left behind."""
+        reply = self._streaming_reply
         for worker in self.workers.cancel_group(self, "reply"):
-            with contextlib.suppress(WorkerCancelled, WorkerFailed):
-                await worker.wait()
+            try:
+                await asyncio.wait_for(asyncio.shield(worker.wait()), STOP_GRACE_S)
+            except (WorkerCancelled, WorkerFailed):
+                pass
+            except TimeoutError:
+                self._abandoned.add(worker)
+                if reply is not None:
+                    self._say_not_stopping(reply)
+
+    def _say_not_stopping(self, reply: Reply) -> None:
+        """Name the plugin whose reply went on after it was stopped (a watchdog's finding)."""
+        plugin = f" (from plugin {reply.source})" if reply.source else ""
+        message = (
+            f"The {reply.backend.name} backend{plugin} did not stop within "
+            f"{STOP_GRACE_S:g} s of being asked: it ignores being stopped, or blocks. It may go "
+            "on in the background; report this to the plugin's authors."
+        )
+        _log.warning("%s", message)
+        self.notify(message, title="A plugin does not stop", severity="error", timeout=20)
 
     async def action_new_chat(self) -> None:
         await self._stop_and_wait()

@@ -438,8 +438,13 @@ async def stream_into(
     `error`, with the error). A cancellation propagates: the caller's reply was `stopped`.
     `on_text` is called after each piece of text (to save it, at its own pace)."""
     streaming = False
+    task = asyncio.current_task()
     try:
         async for event in reply.stream():
+            if task is not None and task.cancelling():
+                # A stop was asked for, and the backend threw it away and went on: end here all
+                # the same (closing the stream), rather than show what follows.
+                raise asyncio.CancelledError
             if isinstance(event, TextDelta):
                 if not streaming:
                     streaming = True
