@@ -18,6 +18,7 @@ from textual.widgets import Input
 from genchat.chat import Target
 from genchat.errors import ConfigError
 from genchat.store import Store
+from genchat.tui import watchdog as watchdog_module
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.keymap import key_problem
 from genchat.tui.screens import chat as chat_module
@@ -450,3 +451,36 @@ async def test_a_plugin_that_swallows_the_stop_and_hangs_is_named_and_the_chat_g
         chat(app).target = Target("fine")
         await send(pilot, "Again")
         await wait_for(pilot, lambda: len(chat(app).query(AssistantMessage)) == 2, "a reply")
+
+
+async def test_a_plugin_that_blocks_the_event_loop_is_named(
+    misbehaving: None, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watchdog_module, "BLOCK_GRACE_S", 0.5)
+    config_file.write_text(misbehaving_profile("frozen", block_s=2.0, chunks=3))
+    app = make_app("frozen")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        await finish(pilot)
+
+        def named() -> list[str]:
+            return [m for s, m in severities(app) if s == "error" and "froze the screen" in m]
+
+        await wait_for(pilot, lambda: bool(named()), "the watchdog")
+        assert named()[0].startswith(
+            "The misbehaving backend (from plugin misbehaving) froze the screen for 2 s"
+        )
+        assert chat(app).query_one(AssistantMessage).text == "word " * 3
+
+
+async def test_a_reply_that_streams_without_blocking_names_no_plugin(
+    misbehaving: None, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watchdog_module, "BLOCK_GRACE_S", 0.5)
+    config_file.write_text(misbehaving_profile("fine", chunks=40))
+    app = make_app("fine")
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "Talk")
+        await finish(pilot)
+        assert chat(app).query_one(AssistantMessage).text == "word " * 40
+        assert [m for s, m in severities(app) if s == "error"] == []

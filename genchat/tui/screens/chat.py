@@ -36,6 +36,7 @@ from genchat.tui.screens.dialogs import EditText
 from genchat.tui.screens.history import HistoryChoice, HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
+from genchat.tui.watchdog import LoopWatchdog
 from genchat.tui.widgets.message import (
     AssistantMessage,
     ErrorMessage,
@@ -145,6 +146,9 @@ class ChatScreen(GenchatScreen[None]):
         self._model_info: ModelInfo | None = None
         self._streaming_reply: Reply | None = None
         """The reply being streamed, for the watchdog that checks a stop takes effect."""
+        self._streaming_what: str | None = None
+        """The backend and plugin of the reply streaming now, as the watchdog names them."""
+        self._watchdog: LoopWatchdog | None = None
         self._abandoned: set[Worker[None]] = set()
         """Reply workers whose plugin did not stop when asked: no longer counted as
         streaming, so that the chat goes on (a next reply cancels them again)."""
@@ -156,6 +160,10 @@ class ChatScreen(GenchatScreen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        self._watchdog = LoopWatchdog(
+            asyncio.get_running_loop(), lambda: self._streaming_what, self._say_blocked
+        )
+        self._watchdog.start()
         self.query_one("#messages", VerticalScroll).anchor()
         self.query_one("#prompt", PromptInput).focus()
         self._show_target()
@@ -370,6 +378,8 @@ class ChatScreen(GenchatScreen[None]):
         status = self.query_one(StatusBar)
         status.busy("waiting")
         self._streaming_reply = reply
+        plugin = f" (from plugin {reply.source})" if reply.source else ""
+        self._streaming_what = f"The {reply.backend.name} backend{plugin}"
         state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
         saved = self.genchat.chat_history
@@ -387,6 +397,7 @@ class ChatScreen(GenchatScreen[None]):
                 lambda: saved.progress(reply_id, lambda: reply.text),
             )
         finally:
+            self._streaming_what = None
             await self._finish(reply, view, state, error)
             await saved.finish_reply(
                 reply_id,
@@ -474,6 +485,20 @@ class ChatScreen(GenchatScreen[None]):
                 self._abandoned.add(worker)
                 if reply is not None:
                     self._say_not_stopping(reply)
+
+    def on_unmount(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.stop()
+
+    def _say_blocked(self, what: str, seconds: float) -> None:
+        """Name the plugin that froze the screen (the event-loop watchdog's finding)."""
+        self.notify(
+            f"{what} froze the screen for {seconds:.0f} s while it streamed: it blocks the "
+            "event loop, so no key works meanwhile. Report this to the plugin's authors.",
+            title="A plugin blocks the screen",
+            severity="error",
+            timeout=20,
+        )
 
     def _say_not_stopping(self, reply: Reply) -> None:
         """Name the plugin whose reply went on after it was stopped (a watchdog's finding)."""
