@@ -111,12 +111,13 @@ def test_unknown_backend_exits_2(config_file: Path) -> None:
     assert "profiles.x.backend: unknown backend 'gpt4all'" in result.stderr
 
 
-def test_missing_model_file_exits_1(config_file: Path, tmp_path: Path) -> None:
+def test_a_missing_model_file_is_a_config_error_that_names_the_key(
+    config_file: Path, tmp_path: Path
+) -> None:
     config_file.write_text(f'[profiles.smollm2]\npath = "{tmp_path / "gone.gguf"}"\n')
     result = run_genchat("ask", "hi")
-    assert result.returncode == 1
-    assert result.stderr.startswith("genchat: error: Model not found: ")
-    assert "gone.gguf does not exist" in result.stderr
+    assert result.returncode == 2
+    assert f"profiles.smollm2.path: {tmp_path / 'gone.gguf'} does not exist" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

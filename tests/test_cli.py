@@ -43,7 +43,7 @@ def test_models_lists_profiles_with_their_models(config_file: Path, tmp_path: Pa
     out = result.stdout
     assert "smollm2 (default)  backend: llama-cpp" in out
     assert "SmolLM2-135M-Instruct.Q4_1 *" in out and "context 8192" in out and "Q4_1" in out
-    assert "gone  backend: llama-cpp" in out and "does not exist" in out
+    assert "gone  [broken]" in out and "profiles.gone.path: " in out and "does not exist" in out
     assert "broken  [broken]" in out and "profiles.broken.path: required" in out
 
 

@@ -107,6 +107,7 @@ async def test_api_keys_never_reach_the_history_or_its_exports(
     monkeypatch.setenv("OTHER_KEY", own_key)
     config_file.write_text(
         remote_profile("openai", faults.base_url(faults.fresh("once-401")))
+        + 'api_key_env = "OPENAI_API_KEY"\n'  # sent to 127.0.0.1 only when named
         + f'[profiles.other]\nbackend = "openai"\nbase_url = "{faults.base_url("ok")}"\n'
         'model = "fault-model"\napi_key_env = "OTHER_KEY"\n'
     )
@@ -124,6 +125,7 @@ async def test_api_keys_never_reach_the_history_or_its_exports(
         [conversation] = store.conversations()
         thread = store.thread(conversation.id)
         assert thread[1].status == "error" and thread[1].error
+        assert "incorrect API key provided: [redacted]" in thread[1].error  # quoted, redacted
         assert thread[-1].profile == "other" and thread[-1].content == TEXT
         exports = store.export_markdown(conversation.id) + str(store.export_json(conversation.id))
     stored = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())

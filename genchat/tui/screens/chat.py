@@ -653,6 +653,8 @@ class ChatScreen(GenchatScreen[None]):
         if found is not None and found.kind == "compare":
             return await self._open_compare(found.id, found.settings)
         opened = await saved.open(conversation_id, leaf)
+        if not self.is_attached:
+            return False
         self._report_history()
         if opened is None:
             if saved.failure is None:
@@ -673,6 +675,8 @@ class ChatScreen(GenchatScreen[None]):
         messages = self.query_one("#messages", VerticalScroll)
         await messages.remove_children()
         await messages.mount_all(views)
+        if not self.is_attached:
+            return False  # the app closed while the conversation was being shown
         for view in views:
             if view.message_id in opened.versions:
                 view.show_versions(opened.versions[view.message_id])
@@ -687,7 +691,9 @@ class ChatScreen(GenchatScreen[None]):
             focused.focus()
             focused.scroll_visible(animate=False)
         else:
-            self.query_one("#prompt", PromptInput).focus()
+            # The app may be closing while the conversation was shown: the prompt may be gone.
+            for prompt in self.query("#prompt").results(PromptInput):
+                prompt.focus()
         return True
 
     async def _open_compare(self, conversation_id: int, settings: Mapping[str, Any]) -> bool:
