@@ -30,6 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from peak_memory import peak_since_reset, reset_peak  # noqa: E402
 
 PIECE = 64 << 10
 """The size of one read: what httpx hands over from a fast socket."""
@@ -54,24 +57,6 @@ class _SplitterBefore:
         return lines
 
 
-def _reset_peak() -> int:
-    """Start counting the peak RSS afresh (Linux: clear_refs 5 resets VmHWM); the RSS now."""
-    Path("/proc/self/clear_refs").write_text("5")
-    return _status_bytes("VmRSS")
-
-
-def _peak_since_reset(start: int) -> float:
-    """How far the RSS rose above `start` since `_reset_peak`, in MB."""
-    return max(0, _status_bytes("VmHWM") - start) / 1e6
-
-
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024  # kB
-    raise LookupError(field)
-
-
 def line_case(kind: str, megabytes: int) -> dict[str, Any]:
     """One long line through one splitter; what it cost, and how it ended."""
     from genchat.backends.http import LineSplitter, LineTooLong
@@ -85,7 +70,7 @@ def line_case(kind: str, megabytes: int) -> dict[str, Any]:
         splitter = LineSplitter(max_line_chars=sys.maxsize)
     else:
         splitter = LineSplitter()
-    start_rss = _reset_peak()
+    start_rss = reset_peak()
     started = time.perf_counter()
     outcome = "the whole line"
     fed = 0
@@ -100,7 +85,7 @@ def line_case(kind: str, megabytes: int) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {
         "seconds": elapsed,
-        "peak_mb": _peak_since_reset(start_rss),
+        "peak_mb": peak_since_reset(start_rss),
         "read_mb": fed / 1e6,
         "outcome": outcome,
     }
@@ -114,7 +99,7 @@ async def _garbage(base_url: str, bounded: bool) -> dict[str, Any]:
     backend = OpenAIBackend(OpenAIOptions(base_url=base_url, model="fault-model", retries=0))
     if not bounded:
         backend.endpoint.max_chars_without_event = sys.maxsize
-    start_rss = _reset_peak()
+    start_rss = reset_peak()
     started = time.perf_counter()
     cpu = time.process_time()
     outcome = "finished"
@@ -128,7 +113,7 @@ async def _garbage(base_url: str, bounded: bool) -> dict[str, Any]:
     return {
         "seconds": time.perf_counter() - started,
         "cpu_seconds": time.process_time() - cpu,
-        "peak_mb": _peak_since_reset(start_rss),
+        "peak_mb": peak_since_reset(start_rss),
         "outcome": outcome,
     }
 

@@ -1,11 +1,19 @@
-"""Shared test helpers: running the CLI as a subprocess, and installing test plugins for real."""
+"""Shared test helpers: running the CLI as a subprocess or in a pseudo-terminal, and installing
+test plugins for real."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -91,3 +99,71 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+TEXTUAL_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+"""The CSI sequences Textual writes for the cursor, colours and modes: taken out to read what
+a screen shows as text."""
+
+
+class Terminal:
+    """`genchat ARGS` in a pseudo-terminal of `rows` x `cols`: what it writes is read as it
+    comes (the app blocks if nobody reads its terminal), and keys are typed with `type`.
+
+    Use it as a context manager; leaving kills the app if it still runs.
+    """
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, rows: int = 32, cols: int = 100
+    ) -> None:
+        self.leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.child = subprocess.Popen(
+            [sys.executable, "-m", "genchat", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env={**os.environ, "TERM": "xterm-256color", **(env or {})},
+            start_new_session=True,
+        )
+        os.close(follower)
+        self.raw = bytearray()
+        """Every byte the app wrote to its terminal."""
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.leader], [], [], 0.1)
+            if ready:
+                try:
+                    self.raw.extend(os.read(self.leader, 65536))
+                except OSError:
+                    return
+
+    def shown(self) -> str:
+        """What was written, as text, with Textual's own sequences taken out."""
+        return TEXTUAL_SEQUENCE.sub("", bytes(self.raw).decode(errors="replace"))
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        """Wait until `text` has been drawn."""
+        deadline = time.monotonic() + timeout
+        while text not in self.shown():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} was not drawn within {timeout} s")
+            time.sleep(0.1)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.leader, keys)
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+        self.child.wait()
+        self._stop.set()
+        self._reader.join()
+        os.close(self.leader)

@@ -4,17 +4,8 @@ history screen (search, open, rename, delete, fork, export), regenerating, editi
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import os
-import pty
-import select
 import signal
-import struct
-import subprocess
-import sys
-import termios
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +24,7 @@ from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.widgets.message import AssistantMessage, MessageView, UserMessage
 from genchat.tui.widgets.status import StatusBar
-from tests.helpers import wait_for_streaming_text
+from tests.helpers import Terminal, wait_for_streaming_text
 from tests.test_tui import chat, finish, notifications, scripted_profile, send, wait_for
 
 SIZE = (100, 32)
@@ -350,47 +341,14 @@ def test_the_tui_killed_mid_reply_keeps_the_partial_reply_marked_interrupted(
     genchat then reopens the conversation and shows the partial reply as interrupted."""
     chunks = [f"word{i} " for i in range(600)]
     echo.write_text(scripted_profile("slow", chunks=chunks, delay_s=0.02))
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 32, 100, 0, 0))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "genchat", "-m", "slow"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env={**os.environ, "GENCHAT_PLUGINS": "scripted", "TERM": "xterm-256color"},
-        start_new_session=True,
-    )
-    os.close(follower)
-    screen = bytearray()
-    stop = threading.Event()
-
-    def drain() -> None:  # the app blocks if nobody reads its terminal
-        while not stop.is_set():
-            ready, _, _ = select.select([leader], [], [], 0.1)
-            if ready:
-                try:
-                    screen.extend(os.read(leader, 65536))
-                except OSError:
-                    return
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
     path = tmp_path / "data" / "genchat.db"
-    try:
-        deadline = time.monotonic() + 60
-        while b"slow" not in screen and time.monotonic() < deadline:
-            time.sleep(0.1)  # the status bar names the profile once the screen is up
-        assert b"slow" in screen, "the app did not start"
-        os.write(leader, b"Talk")
+    with Terminal("-m", "slow", env={"GENCHAT_PLUGINS": "scripted"}) as terminal:
+        terminal.wait_for("slow")  # the status bar names the profile once the screen is up
+        terminal.type(b"Talk")
         time.sleep(0.5)  # keys that arrive together would read as typed text, Enter included
-        os.write(leader, b"\r")
+        terminal.type(b"\r")
         wait_for_streaming_text(path, "word0 word1 ")
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        stop.set()
-        reader.join()
-        os.close(leader)
+        terminal.child.send_signal(signal.SIGKILL)
 
     async def reopen() -> str:
         app = make_app(conversation="last")

@@ -8,17 +8,8 @@ command line's read what each command prints.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import re
-import select
-import struct
-import subprocess
-import sys
-import termios
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,12 +27,16 @@ from genchat.tui.screens.history import HistoryScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.prompt import PromptInput
-from tests.helpers import make_plugin_site, plugin_path, run_genchat
+from tests.helpers import (
+    TEXTUAL_SEQUENCE,
+    Terminal,
+    make_plugin_site,
+    plugin_path,
+    run_genchat,
+)
 from tests.hostile import ENTRIES, SEQUENCES, all_planted, assert_inert, planted
 
 SIZE = (200, 60)
-OWN_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-"""What Textual writes of its own: CSI sequences for the cursor, colours and modes."""
 
 
 def hostile_profile(name: str, *, error: bool = False) -> str:
@@ -82,7 +77,7 @@ def screen_text(written: list[str]) -> str:
     for name, sequence in SEQUENCES.items():
         if sequence.startswith("\x1b["):  # CSI: the table's own are never Textual's
             assert sequence not in raw, f"{name} reached the terminal"
-    return OWN_SEQUENCE.sub("", raw)
+    return TEXTUAL_SEQUENCE.sub("", raw)
 
 
 @pytest.fixture
@@ -224,53 +219,16 @@ def test_models_and_plugins_print_ids_and_names_inert(
 def test_a_real_terminal_receives_none_of_a_hostile_reply(hostile: Path, tmp_path: Path) -> None:
     """The whole app in a pseudo-terminal: the bytes a terminal would read hold no payload and
     no C1 control, while the reply's text is on the screen."""
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 60, 200, 0, 0))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "genchat", "-m", "evil"],
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env={**os.environ, "GENCHAT_PLUGINS": "hostile", "TERM": "xterm-256color"},
-        start_new_session=True,
-    )
-    os.close(follower)
-    screen = bytearray()
-    stop = threading.Event()
-
-    def drain() -> None:  # the app blocks if nobody reads its terminal
-        while not stop.is_set():
-            ready, _, _ = select.select([leader], [], [], 0.1)
-            if ready:
-                try:
-                    screen.extend(os.read(leader, 65536))
-                except OSError:
-                    return
-
-    def wait_for_screen(what: bytes, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while what not in OWN_SEQUENCE.sub("", screen.decode(errors="replace")).encode():
-            assert time.monotonic() < deadline, f"{what!r} never reached the screen"
-            time.sleep(0.1)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        wait_for_screen(b"evil")
-        os.write(leader, b"hello")
+    with Terminal("-m", "evil", env={"GENCHAT_PLUGINS": "hostile"}, rows=60, cols=200) as term:
+        term.wait_for("evil")
+        term.type(b"hello")
         time.sleep(0.5)  # keys that arrive together would read as typed text (issue 16)
-        os.write(leader, b"\r")
-        wait_for_screen(f"<R{len(SEQUENCES) - 1}<>R{len(SEQUENCES) - 1}>".encode())
-        os.write(leader, b"\x11")  # Ctrl+Q
-        child.wait(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        stop.set()
-        reader.join()
-        os.close(leader)
-    raw = bytes(screen)
+        term.type(b"\r")
+        last = len(SEQUENCES) - 1
+        term.wait_for(f"<R{last}<>R{last}>")
+        term.type(b"\x11")  # Ctrl+Q
+        term.child.wait(timeout=60)
+    raw = bytes(term.raw)
     for payload in (b"PWNED", b"U1RfVEVSTQ", b"example.invalid", b"+q544e"):
         assert payload not in raw
     for c1 in ("\x90", "\x98", "\x9b", "\x9c", "\x9d", "\x9e", "\x9f"):

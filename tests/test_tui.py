@@ -193,6 +193,8 @@ async def test_new_chat_while_a_reply_streams_stops_it_first(
         assert not chat(app).query(MessageView)
         assert chat(app).history == []
         assert not chat(app).streaming
+        # A stopped reply is not an error (it once showed "Internal error: CancelledError()").
+        assert [n.message for n in app._notifications if n.severity == "error"] == []
 
 
 async def test_a_remapped_key_works(scripted: None, config_file: Path) -> None:

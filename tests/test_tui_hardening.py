@@ -69,19 +69,6 @@ async def test_escape_during_a_reply_stops_it_without_an_error_notification(
         assert not any("CancelledError" in n for n in notifications(app))
 
 
-async def test_ctrl_n_during_a_reply_starts_afresh_without_an_error_notification(
-    scripted: None, config_file: Path
-) -> None:
-    config_file.write_text(SLOW_REPLY)
-    app = make_app("scripted")
-    async with app.run_test(size=SIZE) as pilot:
-        await start_slow_reply(pilot)
-        await pilot.press("ctrl+n")
-        await finish(pilot)
-        assert not chat(app).query(MessageView)
-        assert [n for n in severities(app) if n[0] == "error"] == []
-
-
 # -- item 25: no timer of Textual's spins for ever ---------------------------------------------
 
 TINY_APP = """
