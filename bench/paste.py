@@ -1,8 +1,9 @@
 """A paste that arrives as keystrokes (issue 15, item 14), bounded and unbounded, side by side.
 
 A terminal without bracketed paste sends a paste as keys, thousands to a read. This feeds the
-prompt `--kb` KB of such keys (a text of 72-character lines), posted in bursts of 4,096 as a
-terminal read delivers them, into a headless app holding only the prompt:
+chat screen's prompt `--kb` KB of such keys (a text of 72-character lines), posted in bursts of
+4,096 as a terminal read delivers them, in the real app (headless, on the embedded profile,
+which loads nothing until a prompt is sent):
 
 - **bounded**: the prompt as it is, `MAX_PROMPT_CHARS` (200,000) and `PROMPT_UNDO_CHECKPOINTS`;
 - **unbounded**: the length limit lifted, as before the bound, when every key was taken.
@@ -20,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,22 +47,18 @@ def _keys(kb: int) -> list[str]:
 
 async def _case(kind: str, kb: int) -> dict[str, Any]:
     from textual import events
-    from textual.app import App, ComposeResult
 
+    from genchat.tui.app import make_app
     from genchat.tui.widgets import prompt as prompt_module
     from genchat.tui.widgets.prompt import PromptInput
 
     if kind == "unbounded":
         prompt_module.MAX_PROMPT_CHARS = sys.maxsize
 
-    class PasteApp(App[None]):
-        def compose(self) -> ComposeResult:
-            yield PromptInput(id="prompt")
-
     keys = _keys(kb)
-    app = PasteApp()
+    app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
-        prompt = app.query_one(PromptInput)
+        prompt = app.screen.query_one(PromptInput)
         prompt.focus()
         await pilot.pause()
         start_rss = reset_peak()
@@ -94,13 +93,21 @@ async def _case(kind: str, kb: int) -> dict[str, Any]:
 
 
 def _run_case(kind: str, kb: int) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--case", kind, str(kb)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
+    with tempfile.TemporaryDirectory() as scratch:  # no config of the user's, no history
+        env = {
+            **os.environ,
+            "GENCHAT_CONFIG": f"{scratch}/config.toml",
+            "GENCHAT_DATA_DIR": f"{scratch}/data",
+            "GENCHAT_PLUGINS": "",
+        }
+        result = subprocess.run(
+            [sys.executable, __file__, "--case", kind, str(kb)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
     value: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return value
 
