@@ -13,7 +13,7 @@ as the keys began, Linux's VmHWM reset by `clear_refs`) and its CPU time are its
 
 It also times 50 keys typed after the paste, one at a time: whether typing stays responsive.
 
-`python bench/paste.py [--kb 400]`
+`python bench/paste.py [--kb 300]`
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def _run_case(kind: str, kb: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--kb", type=int, default=400)
+    parser.add_argument("--kb", type=int, default=300)
     parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
