@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -344,9 +343,7 @@ def test_the_tui_killed_mid_reply_keeps_the_partial_reply_marked_interrupted(
     path = tmp_path / "data" / "genchat.db"
     with Terminal("-m", "slow", env={"GENCHAT_PLUGINS": "scripted"}) as terminal:
         terminal.wait_for("slow")  # the status bar names the profile once the screen is up
-        terminal.type(b"Talk")
-        time.sleep(0.5)  # keys that arrive together would read as typed text, Enter included
-        terminal.type(b"\r")
+        terminal.type(b"Talk\r")  # in one write, as a laggy link sends it
         wait_for_streaming_text(path, "word0 word1 ")
         terminal.child.send_signal(signal.SIGKILL)
 

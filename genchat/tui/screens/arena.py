@@ -191,11 +191,12 @@ class ArenaScreen(GenchatScreen[None]):
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
         if not event.text.strip():
+            event.prompt.give_back(event.text)
             return
         if self.round is not None and self.round.state == "answering":
             self.notify("Both models are still answering: Esc stops them.", severity="warning")
+            event.prompt.give_back(event.text)
             return
-        event.prompt.clear()
         await self._start_round(event.text)
 
     async def _start_round(self, prompt: str) -> None:

@@ -277,10 +277,11 @@ class ChatScreen(GenchatScreen[None]):
         text = event.text
         if self.streaming:
             self.notify(STREAMING_HINT, severity="warning", timeout=3)
+            event.prompt.give_back(text)
             return
         if not text.strip() or not self._settings_valid():
+            event.prompt.give_back(text)
             return
-        event.prompt.clear()
         await self.start_reply(text)
 
     async def start_reply(self, text: str, *, edited: bool = False) -> None:

@@ -202,11 +202,12 @@ class CompareScreen(GenchatScreen[None]):
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
         if not event.text.strip():
+            event.prompt.give_back(event.text)
             return
         if self.streaming:
             self.notify("Panes are still streaming: Esc stops them.", severity="warning")
+            event.prompt.give_back(event.text)
             return
-        event.prompt.clear()
         previous = self.turns[-1] if self.turns else None
         turn = Turn(event.text)
         self.turns.append(turn)

@@ -98,8 +98,30 @@ class PromptInput(TextArea):
         if event.key.startswith("alt+") and event.is_printable:
             event.prevent_default()
 
+    # Keys that arrive in one burst (SSH lag, a macro, a paste without bracketed paste) are
+    # read together: the app forwards each printable key to this prompt's message queue, but it
+    # runs a priority binding (send, newline) the moment it reads that key, ahead of the
+    # characters still waiting in the queue (Textual #6605): "hello world" + Enter would send
+    # "hell". So both actions only queue their work behind the keys typed before them, and it
+    # happens in the order typed.
+
     def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
+        self.call_later(self._submit)
 
     def action_newline(self) -> None:
-        self.type_in("\n")
+        self.call_later(self.type_in, "\n")
+
+    def _submit(self) -> None:
+        """Send what is typed so far and empty the prompt, now, so that keys typed after the
+        send key begin the next prompt. A screen that cannot send it yet puts it back with
+        `give_back`."""
+        text = self.text
+        self.clear()
+        self.post_message(self.Submitted(self, text))
+
+    def give_back(self, text: str) -> None:
+        """Put back a submitted `text` the screen could not send (a reply still streams), ahead
+        of anything typed since, with the cursor at the end."""
+        since = self.text
+        self.load_text(f"{text}\n{since}" if since else text)
+        self.move_cursor(self.document.end)
