@@ -14,7 +14,7 @@ import pytest
 
 from genchat.embedded import embedded_model_path
 from tests.fault_server import FaultServer
-from tests.helpers import free_port, make_plugin_site, plugin_path
+from tests.helpers import DEADLINE_S, free_port, make_plugin_site, plugin_path
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
         )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + DEADLINE_S
         while True:
             try:
                 if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:

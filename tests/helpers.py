@@ -18,6 +18,11 @@ import time
 from pathlib import Path
 
 TESTS = Path(__file__).parent
+
+DEADLINE_S = float(os.environ.get("GENCHAT_TEST_DEADLINE_S", "180"))
+"""How long any test waits for something to happen before it fails: one setting for the whole
+suite, generous by default, so that a busy machine makes tests slower, never red. Set
+GENCHAT_TEST_DEADLINE_S to change it."""
 PLUGIN_SOURCES = TESTS / "plugins"
 
 TEST_PLUGINS = {
@@ -76,7 +81,7 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
-def wait_for_streaming_text(db: Path, starts_with: str, timeout: float = 60) -> None:
+def wait_for_streaming_text(db: Path, starts_with: str, timeout: float = DEADLINE_S) -> None:
     """Wait until the history at `db` holds one exchange whose reply, still streaming in another
     process, has saved text beginning with `starts_with`."""
     from genchat.store import Store
@@ -146,7 +151,7 @@ class Terminal:
         """What was written, as text, with Textual's own sequences taken out."""
         return TEXTUAL_SEQUENCE.sub("", bytes(self.raw).decode(errors="replace"))
 
-    def wait_for(self, text: str, timeout: float = 60) -> None:
+    def wait_for(self, text: str, timeout: float = DEADLINE_S) -> None:
         """Wait until `text` has been drawn."""
         deadline = time.monotonic() + timeout
         while text not in self.shown():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_genchat
+from tests.helpers import DEADLINE_S, run_genchat
 
 GREEDY = ("--temperature", "0", "--max-tokens", "8")
 
@@ -168,7 +168,7 @@ def _start(args: list[str], config_file: Path, config: str) -> subprocess.Popen[
 
 def _wait_for_line(proc: subprocess.Popen[str], marker: str) -> None:
     assert proc.stderr is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         if marker in line:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import genchat
-from tests.helpers import run_genchat
+from tests.helpers import DEADLINE_S, run_genchat
 
 
 def test_version() -> None:
@@ -67,7 +67,7 @@ def test_bare_genchat_opens_the_chat_screen_on_a_terminal_and_quits_with_ctrl_q(
     )
     os.close(follower)
     screen = b""
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + DEADLINE_S
     while b"smollm2" not in screen and time.monotonic() < deadline:
         ready, _, _ = select.select([leader], [], [], 1)
         if ready:

@@ -27,6 +27,7 @@ from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.prompt import PromptInput
 from tests.helpers import (
+    DEADLINE_S,
     TEXTUAL_SEQUENCE,
     Terminal,
     make_plugin_site,
@@ -34,6 +35,7 @@ from tests.helpers import (
     run_genchat,
 )
 from tests.hostile import ENTRIES, SEQUENCES, all_planted, assert_inert, planted
+from tests.test_tui import wait_for
 
 SIZE = (200, 60)
 
@@ -86,14 +88,6 @@ def hostile(test_plugins: str, monkeypatch: pytest.MonkeyPatch, config_file: Pat
     return config_file
 
 
-async def wait_until(pilot: Pilot[None], condition: object, what: str) -> None:
-    for _ in range(600):
-        if callable(condition) and condition():
-            return
-        await pilot.pause(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 async def send(pilot: Pilot[None], text: str) -> None:
     prompt = pilot.app.screen.query_one(PromptInput)
     prompt.focus()
@@ -108,13 +102,13 @@ async def test_the_tui_draws_replies_reasoning_notices_errors_and_models_inert(
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await send(pilot, "hello")
         reply = app.screen.query_one(AssistantMessage)
-        await wait_until(pilot, lambda: reply.state == "complete", "the reply")
+        await wait_for(pilot, lambda: reply.state == "complete", "the reply")
         reply.query_one(Collapsible).collapsed = False  # the reasoning, folded by default
         await pilot.pause(0.2)
         await pilot.press("ctrl+o")
-        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), "the picker")
         picker = app.screen
-        await wait_until(pilot, lambda: bool(picker.choices), "the models")  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: bool(picker.choices), "the models")  # type: ignore[attr-defined]
         await pilot.pause(0.2)
         await pilot.press("escape")
         await pilot.press("ctrl+n")
@@ -133,7 +127,7 @@ async def test_the_tui_draws_an_error_and_its_notification_inert(
     app = make_app("failing")
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await send(pilot, "hello")
-        await wait_until(pilot, lambda: bool(app.screen.query(ErrorMessage)), "the error")
+        await wait_for(pilot, lambda: bool(app.screen.query(ErrorMessage)), "the error")
         await pilot.pause(0.2)
         messages = [n.message for n in app._notifications]
     assert_inert(screen_text(written), tags="E")
@@ -176,7 +170,7 @@ async def test_a_plugins_name_is_drawn_inert(
     monkeypatch.delenv("GENCHAT_PLUGINS")
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await wait_until(pilot, lambda: bool(app._notifications), "the plugin's failure")
+        await wait_for(pilot, lambda: bool(app._notifications), "the plugin's failure")
         await pilot.pause(0.2)
         assert any("plugin-" in n.message for n in app._notifications)
     assert_inert(screen_text(written), tags=None)
@@ -224,7 +218,7 @@ def test_a_real_terminal_receives_none_of_a_hostile_reply(hostile: Path, tmp_pat
         last = len(SEQUENCES) - 1
         term.wait_for(f"<R{last}<>R{last}>")
         term.type(b"\x11")  # Ctrl+Q
-        term.child.wait(timeout=60)
+        term.child.wait(timeout=DEADLINE_S)
     raw = bytes(term.raw)
     for payload in (b"PWNED", b"U1RfVEVSTQ", b"example.invalid", b"+q544e"):
         assert payload not in raw
@@ -285,17 +279,17 @@ async def test_the_tui_draws_an_imported_conversation_its_title_and_search_inert
 ) -> None:
     app = make_app(conversation=imported)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await wait_until(pilot, lambda: bool(app.screen.query(AssistantMessage)), "the reply")
+        await wait_for(pilot, lambda: bool(app.screen.query(AssistantMessage)), "the reply")
         await pilot.pause(0.2)
         await pilot.press("ctrl+l")
-        await wait_until(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen), "the history")
         history = app.screen
         assert isinstance(history, HistoryScreen)
-        await wait_until(pilot, lambda: bool(history.rows), "the list")
+        await wait_for(pilot, lambda: bool(history.rows), "the list")
         await pilot.pause(0.2)
         frames_before_search = len(written)
         await pilot.press(*"findme")
-        await wait_until(pilot, lambda: bool(history.hits), "the search")
+        await wait_for(pilot, lambda: bool(history.hits), "the search")
         await pilot.pause(0.2)
     assert_inert(screen_text(written[:frames_before_search]), tags="UAH")
     searched = screen_text(written[frames_before_search:])

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.widgets.message import UserMessage
 from genchat.tui.widgets.prompt import PromptInput
-from tests.helpers import Terminal, run_genchat
+from tests.helpers import DEADLINE_S, Terminal, run_genchat
 from tests.test_tui import SIZE, finish, scripted_profile, wait_for
 
 ECHO = scripted_profile("echo", echo=True)
@@ -132,7 +132,7 @@ def test_a_burst_written_to_a_real_terminal_is_sent_whole(echo: Path) -> None:
         terminal.type(b"first\nsecond\r")  # one write: Ctrl+J between the lines, then Enter
         terminal.wait_for("last='first\\nsecond'")  # the echo backend's reply
         terminal.type(b"\x11")  # Ctrl+Q
-        terminal.child.wait(timeout=60)
+        terminal.child.wait(timeout=DEADLINE_S)
     export = json.loads(run_genchat("export", "1", "--format", "json").stdout)
     prompts = [m["content"] for m in export["messages"] if m["role"] == "user"]
     assert prompts == ["first\nsecond"]

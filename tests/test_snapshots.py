@@ -22,6 +22,7 @@ from genchat.tui.screens.leaderboard import LeaderboardScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.votes import Outcome
+from tests.test_tui import wait_for
 
 SIZE = (90, 30)
 REPLY = [
@@ -78,11 +79,13 @@ def test_the_model_picker(snap_compare: Any) -> None:
     async def open_picker(pilot: Pilot[None]) -> None:
         pilot.app.screen.query_one(PromptInput).cursor_blink = False
         await pilot.press("ctrl+o")
-        for _ in range(200):
+
+        def listed() -> bool:
             screen = pilot.app.screen
-            if isinstance(screen, ModelPicker) and screen.choices:
-                break
-            await pilot.pause(0.05)
+            return isinstance(screen, ModelPicker) and bool(screen.choices)
+
+        await wait_for(pilot, listed, "the models")
+        screen = pilot.app.screen
         screen.query_one("#picker-filter").cursor_blink = False  # type: ignore[attr-defined]
         await pilot.pause()
 
@@ -164,10 +167,7 @@ def test_the_leaderboard_with_seeded_votes(snap_compare: Any, tmp_path: Path) ->
         pilot.app.screen.query_one(PromptInput).cursor_blink = False
         board = LeaderboardScreen()
         await pilot.app.push_screen(board)
-        for _ in range(200):
-            if board.board is not None:
-                break
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: board.board is not None, "the ratings")
         await pilot.pause()
 
     app = make_app("scripted", clock=fixed_clock)

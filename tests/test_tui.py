@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar
+from tests.helpers import DEADLINE_S
 
 SIZE = (100, 32)
 
@@ -41,11 +43,12 @@ async def send(pilot: Pilot[None], text: str) -> None:
 
 
 async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    for _ in range(400):
-        if condition():
-            return
+    """Let the app run until `condition` holds, for at most the suite's deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {DEADLINE_S:g} s waiting for {what}")
         await pilot.pause(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 async def finish(pilot: Pilot[None]) -> None:
