@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.color import Color
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
@@ -493,3 +494,31 @@ async def test_a_long_reply_is_wrapped_again_at_a_new_width(
         assert len(first[0]) < len("Paragraph 0 of a long reply,")  # wrapped
         assert " ".join(first).startswith("Paragraph 0 of a long reply, with bold words.")
         assert view.rendered_source == reply
+
+
+async def test_a_finished_replys_border_follows_a_theme_change(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(SLOW_REPLY)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        view = await start_slow_reply(pilot)
+        await pilot.press("escape")
+        await finish(pilot)
+        assert view.state == "stopped"
+
+        def border() -> str:
+            return view.styles.border_left[1].hex
+
+        def warning() -> str:
+            return Color.parse(app.get_css_variables()["warning"]).hex
+
+        assert border() == warning()
+        before = border()
+        app.theme = "nord" if app.theme != "nord" else "dracula"  # another warning colour
+        await pilot.pause()
+        await wait_for(pilot, lambda: border() == warning(), "the new theme's colour")
+        assert border() != before
+        await pilot.press("ctrl+n")  # a reply that is gone is not held for the next theme
+        await wait_for(pilot, lambda: not view.is_attached, "the reply to go")
+        assert view not in app.theme_changed_signal._subscriptions

@@ -239,6 +239,8 @@ class AssistantMessage(MessageView):
         yield Static(classes="footer")
 
     def on_mount(self) -> None:
+        # The state's border is an inline style (see `_show_state`): follow the theme by hand.
+        self.app.theme_changed_signal.subscribe(self, self._on_theme)
         if self._done:  # a reply from the history: shown at once (its first MAX_SHOWN_CHARS)
             self._show_reasoning()
             self.body.update(self.shown_source)
@@ -372,9 +374,24 @@ class AssistantMessage(MessageView):
         if self.cut:
             self._show_cut()  # with the reply's final length
         self.query_one(".footer", Static).update(Text(self._footer, style="dim"))
-        state = self.state
-        # An inline style, not a CSS class: a class change restyles every widget under this one.
-        variable = _STATE_COLOURS.get(state)
+        self._show_state()
+
+    def _on_theme(self, _theme: object) -> None:
+        self._show_state()
+
+    def on_unmount(self) -> None:
+        # The signal holds its callback, and so this widget, until its next publish (a theme
+        # change, perhaps never): let a reply that is gone be collected with its chat.
+        self.app.theme_changed_signal.unsubscribe(self)
+
+    def _show_state(self) -> None:
+        """A finished reply's state as its left border's colour, from the current theme.
+
+        An inline style, not a CSS class: a class change restyles every widget under this one.
+        So it is set again whenever the theme changes (`on_mount` subscribes to it)."""
+        if not self._done:
+            return
+        variable = _STATE_COLOURS.get(self.state)
         colour = self.app.get_css_variables().get(variable) if variable else None
         if colour:
             self.styles.border_left = ("thick", Color.parse(colour))
