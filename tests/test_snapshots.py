@@ -72,6 +72,19 @@ def test_a_backend_error_in_the_conversation(snap_compare: Any) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=ask("Hello?"))
 
 
+def test_a_failed_reply_after_a_theme_change(snap_compare: Any) -> None:
+    """The failed reply above after a switch to the nord theme: its left border and the error
+    in nord's red (#BF616A), like the rest of the screen, not in the first theme's."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await ask("Hello?")(pilot)
+        pilot.app.theme = "nord"
+        await pilot.pause()
+
+    app = make_app("flaky", clock=fixed_clock)
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
 def test_the_model_picker(snap_compare: Any) -> None:
     """The picker over the chat: a filter box, then the embedded SmolLM2 (default, context
     8192, Q4_1) and the scripted profiles, the current one highlighted."""
