@@ -339,8 +339,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Output that cannot be written ends the command here, with one line and no traceback: a
     reader that went away (`genchat history | head -1`) exits quietly with 141, as a program
-    killed by SIGPIPE would; a full disk, a closed stdout, or an output file that cannot be made
-    says so and exits 1.
+    killed by SIGPIPE would; a full disk or a closed stdout says so and exits 1; a file the
+    user named that cannot be opened says so and exits 2.
     """
     if sys.stdout is None:  # started with stdout closed (`genchat ask hi >&-`)
         print("genchat: error: standard output is closed; nothing could be shown", file=sys.stderr)
@@ -353,8 +353,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(EXIT_BROKEN_PIPE)
     except OSError as exc:
         # A file the user named (`-o /no/such/dir/x`) is a usage error; stdout failing is not.
-        where, code = (exc.filename, EXIT_USAGE) if exc.filename else ("the output", EXIT_BACKEND)
-        print(f"genchat: error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        reason = exc.strerror or exc
+        if exc.filename:
+            print(f"genchat: error: {exc.filename}: {reason}", file=sys.stderr)
+        else:
+            print(f"genchat: error: cannot write the output: {reason}", file=sys.stderr)
+        code = EXIT_USAGE if exc.filename else EXIT_BACKEND
         silence_stdout()
         sys.exit(code)
     except KeyboardInterrupt:
