@@ -454,6 +454,14 @@ async def test_the_real_model_names_a_conversation(config_file: Path, tmp_path: 
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "How do I reverse a list in Python?")
         await finish(pilot)
+        # The title is asked for once the reply is saved, in a worker of its own: on a busy
+        # machine it may still be running when the reply's worker is done.
+        await wait_for(
+            pilot,
+            lambda: all(w.is_finished for w in app.workers if w.group == "title"),
+            "the title",
+        )
+        await finish(pilot)
     with store(tmp_path) as db:
         [conversation] = db.conversations()
     assert conversation.title_by == "model"
