@@ -150,12 +150,12 @@ class Reply:
         """`event` with its text cleaned of terminal control sequences: a backend's text
         comes from a model or a server. `None` where nothing of a piece of text is left yet
         (it may be the start of a sequence that the next piece ends)."""
-        if isinstance(event, TextDelta):
-            text = self._clean_text.feed(event.text)
-            return TextDelta(text, event.deltas) if text else None
-        if isinstance(event, ReasoningDelta):
-            text = self._clean_reasoning.feed(event.text)
-            return ReasoningDelta(text, event.deltas) if text else None
+        if isinstance(event, TextDelta | ReasoningDelta):
+            cleaner = self._clean_text if isinstance(event, TextDelta) else self._clean_reasoning
+            text = cleaner.feed(event.text)
+            if text is event.text:  # nearly every delta: nothing to clean, nothing to copy
+                return event
+            return type(event)(text, event.deltas) if text else None
         if isinstance(event, Notice):
             return Notice(clean(event.text))
         if isinstance(event, Loading) and event.detail:
