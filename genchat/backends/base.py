@@ -20,9 +20,11 @@ from genchat.untrusted import clean_line
 
 class BackendOptions(BaseModel):
     """Base for a backend's options model: unknown keys are mistakes, and types are strict
-    (TOML has real types, so `n_ctx = "4096"` is a mistake worth naming)."""
+    (TOML has real types, so `n_ctx = "4096"` is a mistake worth naming). Each model's
+    validator is built when it first validates: start-up builds only those of the backends
+    the config uses."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -18,11 +18,12 @@ from genchat.profiles import Profiles, open_profiles
 from genchat.tui.history import ChatHistory
 from genchat.tui.keymap import keymap_problems
 from genchat.tui.memory import settle_memory
-from genchat.tui.screens.arena import ArenaSetup
 from genchat.tui.screens.chat import ChatScreen
-from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.timers import guard_timers
-from genchat.tui.widgets.code import warm_up
+from genchat.tui.warm_up import warm_up
+
+if TYPE_CHECKING:
+    from genchat.tui.screens.arena import ArenaSetup
 
 
 class GenchatApp(App[None]):
@@ -61,6 +62,9 @@ class GenchatApp(App[None]):
         """What replies are timed with; snapshot tests pass a fixed one."""
         self.chat_history = ChatHistory()
         """Where the chat screen saves its conversation."""
+        self.warmed_up = asyncio.Event()
+        """Set once what the first frame did without is imported (`genchat.tui.warm_up`):
+        background work that needs it waits, rather than import it on the event loop."""
 
     def notify(
         self,
@@ -82,16 +86,18 @@ class GenchatApp(App[None]):
             ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
         )
         if self.compare:
+            from genchat.tui.screens.compare import CompareScreen
+
             self.push_screen(CompareScreen(self.compare))
         if self.arena:
             self.push_screen(self.arena.screen())
         self.call_after_refresh(self._after_first_screen)
 
     def _after_first_screen(self) -> None:
-        """What can wait until the screen is up: looking for servers, compiling what a first
-        code block needs (off the event loop, so that the first reply with code does not pause
-        for it), opening the history, and settling memory. Plugins that failed are named here:
-        a toast raised before the first screen exists may never be drawn."""
+        """What can wait until the screen is up: importing what a first reply needs (off the
+        event loop, so that the reply does not pause for it), then looking for servers; opening
+        the history, and settling memory. Plugins that failed are named here: a toast raised
+        before the first screen exists may never be drawn."""
         for failure in self.profiles.registry.failures:
             self.notify(
                 f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
@@ -99,10 +105,16 @@ class GenchatApp(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.run_worker(self._discover(), group="discover", exit_on_error=False)
-        self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
+        self.run_worker(self._warm_up(), group="warm-up", exit_on_error=False)
         self.chat_history.open_soon()
         settle_memory()
+
+    async def _warm_up(self) -> None:
+        try:
+            await asyncio.to_thread(warm_up)
+        finally:
+            self.warmed_up.set()
+        await self._discover()
 
     async def _discover(self) -> None:
         """Look for running servers (an Ollama), and say what was found."""
@@ -166,6 +178,8 @@ def make_app(
     chosen = profiles.get(profile)
     panes = [Target(profiles.get(name).name) for name in compare or ()]
     contenders = [Target(profiles.get(name).name) for name in arena or ()]
+    if contenders:
+        from genchat.tui.screens.arena import ArenaSetup
     return GenchatApp(
         profiles,
         Target(chosen.name),

@@ -12,9 +12,10 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from genchat.store import Conversation, Status, Store, StoredMessage, StoreError
+if TYPE_CHECKING:
+    from genchat.store import Conversation, Status, Store, StoredMessage, StoreError
 
 T = TypeVar("T")
 
@@ -33,8 +34,16 @@ class Opened:
     """Message id -> (which version, how many) for messages that have other versions."""
 
 
+def _open_the_users_store() -> Store:
+    """The user's history. `genchat.store` is imported here, on the history thread, so that
+    the first frame does not wait for it."""
+    from genchat.store import Store
+
+    return Store()
+
+
 class ChatHistory:
-    def __init__(self, open_store: Callable[[], Store] = Store) -> None:
+    def __init__(self, open_store: Callable[[], Store] = _open_the_users_store) -> None:
         self._open_store = open_store
         self._store: Store | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genchat-history")
@@ -166,6 +175,8 @@ class ChatHistory:
         self._executor.submit(self._guarded, work)
 
     def _guarded(self, work: Callable[[Store], T]) -> T | None:
+        from genchat.store import StoreError
+
         if self.failure is not None:
             return None
         try:

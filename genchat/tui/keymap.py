@@ -108,7 +108,10 @@ def _subclasses(cls: type) -> Iterable[type]:
 
 def keymap_problems(keymap: Mapping[str, str]) -> list[str]:
     """One line per mistake in a `[keymap]` table: an unknown binding id (with the ids there
-    are), or a key name no terminal sends (with why)."""
+    are), or a key name no terminal sends (with why). An empty table costs nothing: the ids
+    are found by importing every screen, which start-up does not otherwise need."""
+    if not keymap:
+        return []
     known = binding_ids()
     problems = []
     for binding_id, keys in keymap.items():

@@ -7,9 +7,8 @@ import contextlib
 import datetime
 import logging
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from markdown_it import MarkdownIt
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,14 +27,8 @@ from genchat.config import data_dir
 from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.profiles import Profile
 from genchat.reply import Reply
-from genchat.store import Status, Store, StoredMessage
-from genchat.titles import clean_title, title_request
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.base import GenchatScreen
-from genchat.tui.screens.dialogs import EditText
-from genchat.tui.screens.history import HistoryChoice, HistoryScreen
-from genchat.tui.screens.picker import ModelPicker
-from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.watchdog import LoopWatchdog
 from genchat.tui.widgets.message import (
     AssistantMessage,
@@ -49,6 +42,10 @@ from genchat.tui.widgets.message import (
 from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
 
+if TYPE_CHECKING:
+    from genchat.store import Status, Store, StoredMessage
+    from genchat.tui.screens.history import HistoryChoice
+
 STREAMING_HINT = "A reply is streaming: Esc stops it."
 
 STOP_GRACE_S = 5.0
@@ -60,6 +57,8 @@ _log = logging.getLogger("genchat.tui")
 
 def last_code_block(markdown: str) -> str | None:
     """The content of the last fenced or indented code block in `markdown`, if any."""
+    from markdown_it import MarkdownIt
+
     tokens = MarkdownIt("commonmark").parse(markdown)
     blocks = [t.content for t in tokens if t.type in ("fence", "code_block")]
     return blocks[-1] if blocks else None
@@ -209,6 +208,7 @@ class ChatScreen(GenchatScreen[None]):
 
     @work(exclusive=True, group="model-info")
     async def _load_model_info(self) -> None:
+        await self.genchat.warmed_up.wait()  # a remote backend's HTTP client, imported off the loop
         try:
             models = await self.genchat.profiles.backend(self.target.profile).list_models()
         except GenchatError:
@@ -219,6 +219,8 @@ class ChatScreen(GenchatScreen[None]):
         )
 
     def action_pick_model(self) -> None:
+        from genchat.tui.screens.picker import ModelPicker
+
         def picked(target: Target | None) -> None:
             if target is not None and target != self.target:
                 self._use_target(target)
@@ -233,6 +235,7 @@ class ChatScreen(GenchatScreen[None]):
             self.notify(exc.message, title=exc.title, severity="error")
             return
         personas = self.genchat.profiles.loaded.config.personas
+        from genchat.tui.screens.settings import ConversationSettings
 
         async def changed(settings: dict[str, Any] | None) -> None:
             if settings is None or settings == self.settings:
@@ -415,6 +418,8 @@ class ChatScreen(GenchatScreen[None]):
     async def _name_conversation(self, reply: Reply, conversation: int, question: str) -> None:
         """Ask the model that replied for a short title; the first message stays the title
         when it gives none, fails, or the user has named the conversation since."""
+        from genchat.titles import clean_title, title_request
+
         request = title_request(question, reply.text, reply.request.model)
         asked = Reply(reply.backend, request, source=reply.source)
         answer = []
@@ -547,6 +552,8 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(MessageView.EditRequested)
     def edit_message(self, event: MessageView.EditRequested) -> None:
+        from genchat.tui.screens.dialogs import EditText
+
         view = event.view
 
         async def edited(text: str | None) -> None:
@@ -611,6 +618,8 @@ class ChatScreen(GenchatScreen[None]):
             self.notify("Forked into a new conversation; the original is unchanged.", timeout=5)
 
     def action_history(self) -> None:
+        from genchat.tui.screens.history import HistoryScreen
+
         saved = self.genchat.chat_history
         screen = HistoryScreen(saved, self.genchat.profiles, current=saved.conversation)
 

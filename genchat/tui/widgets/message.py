@@ -7,7 +7,7 @@ import contextlib
 import io
 import time
 from collections.abc import Callable
-from typing import ClassVar, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from rich.text import Text
 from textual import events, work
@@ -22,9 +22,11 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from genchat.chat import Loading, Metrics, Notice, Queued, ReasoningDelta, Started, TextDelta
 from genchat.errors import BackendError, GenchatError
 from genchat.reply import Reply
-from genchat.store import Status, StoredMessage
-from genchat.tui.widgets.markdown import MarkdownView
 from genchat.tui.widgets.status import format_metrics
+
+if TYPE_CHECKING:
+    from genchat.store import Status, StoredMessage
+    from genchat.tui.widgets.markdown import MarkdownView
 
 _STATE_COLOURS = {"stopped": "warning", "interrupted": "warning", "error": "error"}
 """The theme colour of a finished reply's left border, by state."""
@@ -230,6 +232,8 @@ class AssistantMessage(MessageView):
         self._loop: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
+        from genchat.tui.widgets.markdown import MarkdownView  # not needed for the first frame
+
         yield Static(Text(self.label, style="dim"), classes="label")
         yield Static(classes="versions")
         with Collapsible(title="Reasoning", collapsed=True, classes="reasoning"):
@@ -262,6 +266,8 @@ class AssistantMessage(MessageView):
     @property
     def body(self) -> MarkdownView:
         """The widget that shows the reply's Markdown."""
+        from genchat.tui.widgets.markdown import MarkdownView
+
         return self.query_one(".body", MarkdownView)
 
     @property
