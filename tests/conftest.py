@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,21 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # Where genchat looks for a running Ollama: a port nothing listens on, unless a test says.
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def every_toast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every toast an app raises in `app.toasts` (`tests.test_tui.notifications` reads it):
+    a toast leaves the screen after its timeout, and on a busy machine a test may look later."""
+    from genchat.tui.app import GenchatApp
+
+    notify = GenchatApp.notify
+
+    def recording(app: GenchatApp, message: str, **options: Any) -> None:
+        app.__dict__.setdefault("toasts", []).append(message)
+        notify(app, message, **options)
+
+    monkeypatch.setattr(GenchatApp, "notify", recording)
 
 
 @pytest.fixture

@@ -506,7 +506,7 @@ async def test_the_chat_screen_says_when_history_cannot_be_saved(
 ) -> None:
     from genchat.tui.app import make_app
     from genchat.tui.widgets.message import AssistantMessage
-    from tests.test_tui import chat, finish, scripted_profile, send
+    from tests.test_tui import chat, finish, notifications, scripted_profile, send
 
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
@@ -518,5 +518,5 @@ async def test_the_chat_screen_says_when_history_cannot_be_saved(
         await send(pilot, "Hi")
         await finish(pilot)
         assert chat(app).query_one(AssistantMessage).text == "Hello, world."
-        shown = [n.message for n in app._notifications]
+        shown = notifications(app)
     assert any("not being saved" in m for m in shown), shown

@@ -77,7 +77,10 @@ async def start_slow_reply(pilot: Pilot[None]) -> AssistantMessage:
 
 
 def notifications(app: GenchatApp) -> list[str]:
-    return [n.message for n in app._notifications]
+    """Every toast the app has raised, shown now or since timed out (see conftest's
+    `every_toast`)."""
+    toasts: list[str] = app.__dict__.get("toasts", [])
+    return toasts
 
 
 @pytest.fixture
