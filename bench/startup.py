@@ -48,6 +48,9 @@ ROWS, COLS = 50, 160
 MARKER = "ж"
 """The key typed until it shows: a character neither app draws by itself."""
 TYPE_EVERY_S = 0.01
+NO_PYC = "PYTHONDONTWRITEBYTECODE"
+"""Left out of the commands' environment: an installed genchat has its bytecode compiled, as
+pip compiles it; a run without it would compile every module at every start."""
 
 BARE_APP = """
 from textual.app import App
@@ -197,9 +200,10 @@ def genchat_home() -> Iterator[tuple[dict[str, str], str]]:
             'model = "fault-model"\napi_key_env = "GENCHAT_BENCH_KEY"\n',
             encoding="utf-8",
         )
+        environment = {name: value for name, value in os.environ.items() if name != NO_PYC}
         yield (
             {
-                **os.environ,
+                **environment,
                 "GENCHAT_CONFIG": str(config),
                 "GENCHAT_DATA_DIR": str(Path(home) / "data"),  # what is saved is not the user's
                 "GENCHAT_PLUGINS": "",
