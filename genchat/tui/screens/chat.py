@@ -362,11 +362,15 @@ class ChatScreen(GenchatScreen[None]):
             view.show_versions(await saved.versions(view.message_id))
         self._report_history()
         first = history[0].content if len(history) == 1 else None
-        self.stream_reply(
+        # A coroutine, not a `@work` method: a finished worker keeps the callable it ran, and
+        # asyncio keeps the worker (in the context of each cancelled timer made while it ran,
+        # such as httpx's 120 s read timeout) until the timer's time comes. Through `@work`'s
+        # arguments that kept every reply's widgets for two minutes after a new chat.
+        stream = self.stream_reply(
             reply, view, view.message_id, title_from=first if profile.generate_titles else None
         )
+        self.run_worker(stream, group="reply", exclusive=True, exit_on_error=False)
 
-    @work(exclusive=True, group="reply", exit_on_error=False)
     async def stream_reply(
         self,
         reply: Reply,
@@ -409,9 +413,9 @@ class ChatScreen(GenchatScreen[None]):
             )
             self._report_history()
         if title_from is not None and state == "complete" and saved.conversation is not None:
-            self._name_conversation(reply, saved.conversation, title_from)
+            naming = self._name_conversation(reply, saved.conversation, title_from)
+            self.run_worker(naming, group="title", exit_on_error=False)  # a coroutine, as above
 
-    @work(group="title", exit_on_error=False)
     async def _name_conversation(self, reply: Reply, conversation: int, question: str) -> None:
         """Ask the model that replied for a short title; the first message stays the title
         when it gives none, fails, or the user has named the conversation since."""
