@@ -30,7 +30,7 @@ from genchat.profiles import Profile
 from genchat.reply import Reply
 from genchat.store import Status, Store, StoredMessage
 from genchat.titles import clean_title, title_request
-from genchat.tui.memory import settle_memory
+from genchat.tui.memory import collect_when_idle
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.dialogs import EditText
 from genchat.tui.screens.history import HistoryChoice, HistoryScreen
@@ -453,7 +453,7 @@ class ChatScreen(GenchatScreen[None]):
         status.idle()
         status.metrics = summary
         status.context = self._context_text(metrics.prompt_tokens, metrics.completion_tokens)
-        settle_memory()  # the finished reply lives on: keep it out of full collections
+        collect_when_idle(self, lambda: self.streaming)  # collect while the reply is read
 
     def _context_text(self, prompt: int | None, completion: int | None) -> str:
         window = self._model_info.context_length if self._model_info else None
