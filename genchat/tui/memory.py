@@ -1,11 +1,11 @@
 """Python's cyclic garbage collector, kept from pausing a streamed reply and from keeping garbage.
 
-A full collection walks every object the collector tracks. Left to itself, one came due while a
-reply streamed and walked the whole app: the longest stall of a streamed 4,000-token reply was
-0.15 s, 0.08 s with the collector off. `gc.freeze()` takes what exists out of collections, but
-makes whatever garbage is among it permanent: frozen after each reply, as genchat once did, each
-chat's widgets, caught in reference cycles and not yet collected, were kept for good (RSS grew by
-about 15 MB a chat; bench/soak.py measures it). So:
+A full collection walks every object the collector tracks. Left to itself, one came due in about
+every other streamed 4,000-token reply and walked the whole app, for up to 0.19 s of the reply
+(bench/soak.py). `gc.freeze()` takes what exists out of collections, but makes whatever garbage
+is among it permanent: frozen after each reply, as genchat once did, each chat's widgets, caught
+in reference cycles and not yet collected, were kept for good (RSS grew by about 9 MB a chat of
+five 4,000-token replies). So:
 
 - once the first screen is up, the start-up garbage is collected and what is left (the modules,
   the app, its screen) is frozen: it lives as long as the app, and no collection walks it again;
@@ -26,13 +26,14 @@ from textual.message_pump import MessagePump
 
 COLLECT_DELAY_S = 1.0
 """How long after a reply ends everything not frozen is collected: the reply is on screen and
-being read by then. That takes some tens of milliseconds (BENCHMARKS.md)."""
+being read by then. The collection took up to 70 ms after 4,000-token replies, 90 ms after
+16,000-token ones, on a two-core machine (BENCHMARKS.md)."""
 
 FULL_COLLECTION_EVERY = 100
 """The collector's third threshold: how many collections of the middle generation come between
-two that walk every generation (Python's is 10). At 10, a full collection came due about once
-in 16 replies of 4,000 tokens, as long as one collected after a reply; at 100, none. The
-collection after each reply does what they would."""
+two that walk every generation (Python's is 10). At 10, even with a collection after each reply,
+one came due during every 16,000-token reply, and took up to 0.1 s of it; at 100, none did, in
+those or in 40 replies of 4,000 tokens. The collection after each reply does their work."""
 
 
 def settle_memory() -> None:
