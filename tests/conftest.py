@@ -3,6 +3,7 @@ and the servers that tests share (the fault server, llama.cpp's server) start on
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import time
@@ -46,6 +47,15 @@ def every_toast(monkeypatch: pytest.MonkeyPatch) -> None:
         notify(app, message, **options)
 
     monkeypatch.setattr(GenchatApp, "notify", recording)
+
+
+@pytest.fixture(autouse=True)
+def unfrozen() -> Iterator[None]:
+    """Give back to the collector what a test's app froze (`genchat.tui.memory` freezes what
+    exists once start-up is over): in one pytest process, every finished test's app would
+    otherwise be kept for the rest of the run."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

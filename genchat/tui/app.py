@@ -95,8 +95,8 @@ class GenchatApp(App[None]):
 
     def _after_first_screen(self) -> None:
         """What can wait until the screen is up: importing what a first reply needs (off the
-        event loop, so that the reply does not pause for it), then looking for servers; opening
-        the history, and settling memory. Plugins that failed are named here: a toast raised
+        event loop, so that the reply does not pause for it), then settling memory and looking
+        for servers; and opening the history. Plugins that failed are named here: a toast raised
         before the first screen exists may never be drawn."""
         for failure in self.profiles.registry.failures:
             self.notify(
@@ -107,13 +107,15 @@ class GenchatApp(App[None]):
             )
         self.run_worker(self._warm_up(), group="warm-up", exit_on_error=False)
         self.chat_history.open_soon()
-        settle_memory()
 
     async def _warm_up(self) -> None:
         try:
             await asyncio.to_thread(warm_up)
         finally:
             self.warmed_up.set()
+        # Frozen after the warm-up, so that what it imported is frozen too; and not at the first
+        # frame, where the first key would wait for the collection that comes before the freeze.
+        settle_memory()
         await self._discover()
 
     async def _discover(self) -> None:

@@ -27,7 +27,7 @@ from genchat.config import data_dir
 from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.profiles import Profile
 from genchat.reply import Reply
-from genchat.tui.memory import settle_memory
+from genchat.tui.memory import collect_when_idle
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.watchdog import LoopWatchdog
 from genchat.tui.widgets.message import (
@@ -365,11 +365,15 @@ class ChatScreen(GenchatScreen[None]):
             view.show_versions(await saved.versions(view.message_id))
         self._report_history()
         first = history[0].content if len(history) == 1 else None
-        self.stream_reply(
+        # A coroutine, not a `@work` method: a finished worker keeps the callable it ran, and
+        # asyncio keeps the worker (in the context of each cancelled timer made while it ran,
+        # such as httpx's 120 s read timeout) until the timer's time comes. Through `@work`'s
+        # arguments that kept every reply's widgets for two minutes after a new chat.
+        stream = self.stream_reply(
             reply, view, view.message_id, title_from=first if profile.generate_titles else None
         )
+        self.run_worker(stream, group="reply", exclusive=True, exit_on_error=False)
 
-    @work(exclusive=True, group="reply", exit_on_error=False)
     async def stream_reply(
         self,
         reply: Reply,
@@ -412,9 +416,9 @@ class ChatScreen(GenchatScreen[None]):
             )
             self._report_history()
         if title_from is not None and state == "complete" and saved.conversation is not None:
-            self._name_conversation(reply, saved.conversation, title_from)
+            naming = self._name_conversation(reply, saved.conversation, title_from)
+            self.run_worker(naming, group="title", exit_on_error=False)  # a coroutine, as above
 
-    @work(group="title", exit_on_error=False)
     async def _name_conversation(self, reply: Reply, conversation: int, question: str) -> None:
         """Ask the model that replied for a short title; the first message stays the title
         when it gives none, fails, or the user has named the conversation since."""
@@ -454,7 +458,7 @@ class ChatScreen(GenchatScreen[None]):
         status.idle()
         status.metrics = summary
         status.context = self._context_text(metrics.prompt_tokens, metrics.completion_tokens)
-        settle_memory()  # the finished reply lives on: keep it out of full collections
+        collect_when_idle(self, lambda: self.streaming)  # collect while the reply is read
 
     def _context_text(self, prompt: int | None, completion: int | None) -> str:
         window = self._model_info.context_length if self._model_info else None

@@ -17,6 +17,7 @@ from genchat.errors import BackendError, GenchatError
 from genchat.profiles import Profiles
 from genchat.reply import Reply
 from genchat.store import Status
+from genchat.tui.memory import collect_when_idle
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
 
 FINISH_WORDS = {
@@ -214,6 +215,8 @@ class Pane(Vertical):
             if error is not None:
                 await self.messages.mount(ErrorMessage(error))
             self.show_metrics()
+            # Collect while the replies are read, once the last pane of the screen has ended.
+            collect_when_idle(self, lambda: any(pane.streaming for pane in self.screen.query(Pane)))
 
     def launch(self, on_text: Callable[[], None], on_end: Callable[[], Awaitable[None]]) -> None:
         """Stream the reply `start` showed, in the pane's own worker group (`pane-N`), then
