@@ -1,12 +1,21 @@
-"""Rendering speed of the chat screen: a reply streamed at full speed, headless.
+"""Rendering speed of the chat screen: a reply streamed at full speed, headless and in a real
+terminal.
 
-A scripted backend (the test plugin, through the real plugin hook) streams a reply as fast as
-the event loop takes it, about four characters per delta, as a fast remote server would. We
-time from Enter to the whole reply on screen, watch the event loop for the longest stall
+Headless: a scripted backend (the test plugin, through the real plugin hook) streams a reply as
+fast as the event loop takes it, about four characters per delta, as a fast remote server would.
+We time from Enter to the whole reply on screen, watch the event loop for the longest stall
 (the longest time a keypress would wait), and type into the prompt every 0.1 s while the reply
-streams, timing each key until it is in the prompt's text. Two kinds of reply: a realistic
-Markdown mix (headings, paragraphs, lists, code blocks) and one long code block, where
-highlighting costs the most.
+streams, timing each key until it is in the prompt's text.
+
+In a real terminal (`--pty`): the whole client, `python -m genchat`, in a pseudo-terminal of
+160x50, on an openai profile whose server is the project's fault server in a process of its own,
+sending the reply over HTTP as fast as the socket takes it. We time from the Enter to the
+reply's last word written to the terminal, and type a key into the prompt every 0.1 s while it
+streams, timing each until the terminal shows it: what a user sees, the cost of writing every
+frame to the terminal included.
+
+The replies: a realistic Markdown mix (headings, paragraphs, lists, code blocks), one long
+paragraph, one long list, and one long code block, where highlighting costs the most.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +37,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from keys import type_while  # noqa: E402
+from remote import fault_server  # noqa: E402
 
-from tests.helpers import make_plugin_site, plugin_path  # noqa: E402
+from tests.helpers import DEADLINE_S, Terminal, make_plugin_site, plugin_path  # noqa: E402
 
 CHARS_PER_TOKEN = 4
+END_WORD = "zqxjend"
+"""The last word of every reply: in the terminal's output, the reply is on screen once it is."""
 
 
 def markdown_mix(tokens: int) -> str:
@@ -48,12 +60,57 @@ def markdown_mix(tokens: int) -> str:
             + "".join(f"def step_{section}_{i}(x):\n    return x * {i}\n" for i in range(6))
             + "```\n\n"
         )
-    return "".join(parts)[: tokens * CHARS_PER_TOKEN]
+    return "".join(parts)[: tokens * CHARS_PER_TOKEN - len(END_WORD) - 1] + " " + END_WORD
+
+
+def one_paragraph(tokens: int) -> str:
+    """About `tokens` tokens of prose with inline Markdown, in one paragraph: no line ends."""
+    sentences: list[str] = []
+    length, i = 0, 0
+    while length < tokens * CHARS_PER_TOKEN - len(END_WORD) - 2:
+        i += 1
+        sentences.append(
+            f"Step {i} reads the **input** with `read_config()`, checks each "
+            f"[option](https://example.com/docs/{i}) against the schema and reports *what* it "
+            "finds."
+        )
+        length += len(sentences[-1]) + 1
+    text = " ".join(sentences)[: tokens * CHARS_PER_TOKEN - len(END_WORD) - 2]
+    return text[: text.rfind(" ")] + " " + END_WORD + "."
+
+
+def one_list(tokens: int) -> str:
+    """About `tokens` tokens of one bulleted list, an item a line, with inline Markdown."""
+    items: list[str] = []
+    length, i = 0, 0
+    while length < tokens * CHARS_PER_TOKEN - len(END_WORD) - 3:
+        i += 1
+        items.append(f"- Point {i}: the **key idea** with `code` and a few words more\n")
+        length += len(items[-1])
+    return "".join(items)[: tokens * CHARS_PER_TOKEN - len(END_WORD) - 3] + "\n- " + END_WORD
 
 
 def one_code_block(tokens: int) -> str:
     body = "".join(f"value_{i} = compute({i}, scale=2)\n" for i in range(tokens))
-    return "```python\n" + body[: tokens * CHARS_PER_TOKEN] + "\n```\n"
+    end = f"{END_WORD} = 1\n"
+    return "```python\n" + body[: tokens * CHARS_PER_TOKEN - len(end) - 15] + "\n" + end + "```\n"
+
+
+REPLIES: dict[str, Callable[[int], str]] = {
+    "markdown mix": markdown_mix,
+    "one paragraph": one_paragraph,
+    "one list": one_list,
+    "one code block": one_code_block,
+}
+CASES = [
+    ("markdown mix", 1000),
+    ("markdown mix", 4000),
+    ("markdown mix", 8000),
+    ("one paragraph", 4000),
+    ("one list", 4000),
+    ("one code block", 4000),
+]
+PTY_CASES = [case for case in CASES if case != ("markdown mix", 1000)]
 
 
 async def measure_one(reply: str) -> dict[str, float]:
@@ -150,7 +207,7 @@ def measure_widgets(tokens: int = 4000) -> dict[str, float]:
     return {"tokens": tokens, "textual_s": textual, "genchat_s": genchat, "ratio": ratio}
 
 
-def measure(sizes: tuple[int, ...] = (1000, 4000, 8000), rounds: int = 3) -> dict[str, Any]:
+def measure(cases: list[tuple[str, int]] = CASES, rounds: int = 3) -> dict[str, Any]:
     """Medians over `rounds` runs of each reply; single runs vary by a third on this machine."""
     runs: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as home:
@@ -160,8 +217,7 @@ def measure(sizes: tuple[int, ...] = (1000, 4000, 8000), rounds: int = 3) -> dic
         config = Path(home) / "config.toml"
         os.environ["GENCHAT_CONFIG"] = str(config)
         os.environ["GENCHAT_DATA_DIR"] = str(Path(home) / "data")  # not the user's history
-        replies = {f"markdown mix, {t}": markdown_mix(t) for t in sizes}
-        replies["one code block, 4000"] = one_code_block(4000)
+        replies = {f"{kind}, {tokens}": REPLIES[kind](tokens) for kind, tokens in cases}
         for _ in range(rounds):
             for name, reply in replies.items():
                 chunks = [reply[i : i + CHARS_PER_TOKEN] for i in range(0, len(reply), 4)]
@@ -183,11 +239,106 @@ def measure(sizes: tuple[int, ...] = (1000, 4000, 8000), rounds: int = 3) -> dic
     }
     for result in results.values():
         result["tokens_per_s"] = result["tokens"] / result["seconds"]
-    if 4000 in sizes and 8000 in sizes:
+    _add_ratio(results)
+    return results
+
+
+# -- in a real terminal ----------------------------------------------------------------------
+
+PTY_ROWS, PTY_COLS = 50, 160
+KEYS = [chr(0x4E00 + i) for i in range(2000)]
+"""The keys typed while a reply streams, each once: ideographs, which no reply holds, so that a
+key is echoed when the terminal's output first holds it, whatever else is drawn again."""
+
+
+def stream_in_terminal(reply: str, env: dict[str, str], every_s: float = 0.1) -> dict[str, Any]:
+    """Send one prompt in the whole client in a pseudo-terminal: the seconds from the Enter to
+    `reply`'s last word written to the terminal, and how long each key typed every `every_s`
+    on the way took to be written back."""
+    assert not any(key in reply for key in KEYS)
+    end = END_WORD.encode()
+    echoes: list[float] = []
+    with Terminal("-m", "bench", env=env, rows=PTY_ROWS, cols=PTY_COLS) as terminal:
+        terminal.wait_for("bench")  # the status bar names the profile once the screen is up
+        terminal.type(b"go")
+        terminal.wait_for("go")
+        time.sleep(0.3)  # the screen settles
+        start_offset = len(terminal.raw)
+        terminal.type(b"\r")
+        start = time.perf_counter()
+        deadline = start + DEADLINE_S
+        scanned = start_offset  # the output searched for the reply's end so far
+        shown_at: float | None = None
+        keys = iter(KEYS)
+        key_due = start + every_s
+        key: tuple[bytes, float, int] | None = None  # the key, when typed, the output then
+        while shown_at is None or key is not None:
+            time.sleep(0.001)
+            now = time.perf_counter()
+            if now > deadline:
+                raise AssertionError(f"the reply was not on screen within {DEADLINE_S} s")
+            size = len(terminal.raw)
+            if shown_at is None and terminal.raw.find(end, max(start_offset, scanned - 16)) >= 0:
+                shown_at = now
+            scanned = size
+            if key is not None and terminal.raw.find(key[0], key[2]) >= 0:
+                echoes.append(now - key[1])
+                key, key_due = None, now + every_s
+            if key is None and shown_at is None and now >= key_due:
+                typed = next(keys).encode()
+                key = (typed, time.perf_counter(), len(terminal.raw))
+                terminal.type(typed)
+    return {"seconds": shown_at - start, "echoes": echoes}
+
+
+def measure_pty(cases: list[tuple[str, int]] = PTY_CASES, rounds: int = 3) -> dict[str, Any]:
+    """Each case `rounds` times, alternating, each in a fresh client; medians of the times,
+    and of each round's slowest key echo."""
+    runs: dict[str, list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory() as home, fault_server() as root:
+        config = Path(home) / "config.toml"
+        env = {
+            "GENCHAT_CONFIG": str(config),
+            "GENCHAT_DATA_DIR": str(Path(home) / "data"),
+            "GENCHAT_PLUGINS": "",
+            "OLLAMA_HOST": "127.0.0.1:9",  # nothing to find: keep discovery quiet
+        }
+        replies = {f"{kind}, {tokens}": REPLIES[kind](tokens) for kind, tokens in cases}
+        for _ in range(rounds):
+            for name, reply in replies.items():
+                # The fault server sends the profile's system prompt back as the reply.
+                config.write_text(
+                    f'[profiles.bench]\nbackend = "openai"\nbase_url = "{root}/fast-echo/v1"\n'
+                    f'model = "fault-model"\n[profiles.bench.params]\n'
+                    f"system = {json.dumps(reply)}\n"
+                )
+                result = stream_in_terminal(reply, env)
+                runs.setdefault(name, []).append(result)
+                echoes = result["echoes"]
+                slowest = f"{max(echoes):.3f}" if echoes else "-"
+                print(f"{name}: {result['seconds']:.2f} s, slowest key {slowest}", file=sys.stderr)
+    results: dict[str, Any] = {}
+    for name, rs in runs.items():
+        echoes = [echo for r in rs for echo in r["echoes"]]
+        results[name] = {
+            "tokens": math.ceil(len(replies[name]) / CHARS_PER_TOKEN),
+            "seconds": statistics.median(r["seconds"] for r in rs),
+            "slowest_key_echo_s": _median_of_numbers(
+                max(r["echoes"], default=math.nan) for r in rs
+            ),
+            "max_key_echo_s": max(echoes, default=math.nan),
+            "median_key_echo_s": statistics.median(echoes) if echoes else math.nan,
+            "keys": len(echoes),
+        }
+    _add_ratio(results)
+    return results
+
+
+def _add_ratio(results: dict[str, Any]) -> None:
+    if "markdown mix, 4000" in results and "markdown mix, 8000" in results:
         results["8k over 4k"] = (
             results["markdown mix, 8000"]["seconds"] / results["markdown mix, 4000"]["seconds"]
         )
-    return results
 
 
 def _median_of_numbers(values: Iterable[float]) -> float:
@@ -196,4 +347,7 @@ def _median_of_numbers(values: Iterable[float]) -> float:
 
 
 if __name__ == "__main__":
-    print(json.dumps({"widgets": measure_widgets(), **measure()}, indent=2))
+    if sys.argv[1:] == ["--pty"]:
+        print(json.dumps(measure_pty(), indent=2))
+    else:
+        print(json.dumps({"widgets": measure_widgets(), **measure()}, indent=2))

@@ -13,6 +13,8 @@ that goes silent. Streams use chunked transfer encoding, so a dropped connection
 Scenarios (`N`, `R`, `CODE` are numbers):
     ok              the reply `TEXT`, token by token, with usage
     fast-N          N tokens (words, in paragraphs of 40) as fast as the socket takes them
+    fast-echo       the request's system prompt sent back as the reply, four characters a
+                    token, as fast as the socket takes them (a benchmark's reply of its choice)
     paced-R-N       the same at R tokens a second
     status-CODE     an error answer with that status (429 says Retry-After: 1)
     once-X          scenario X (or status X, for a number) for the first chat request, then `ok`;
@@ -303,7 +305,10 @@ class Call:
 
     async def _play(self, scenario: str, wire: Wire) -> None:
         tokens = TOKENS
-        if scenario.startswith("fast-"):
+        if scenario == "fast-echo":
+            prompt = _system_prompt(self.body or {})
+            tokens = [prompt[i : i + 4] for i in range(0, len(prompt), 4)]
+        elif scenario.startswith("fast-"):
             tokens = _prose(int(scenario.split("-")[1]))
         if scenario.startswith("paced-"):
             _, rate, count = scenario.split("-")
@@ -384,6 +389,14 @@ class Call:
 
 def _deep_json() -> bytes:
     return b"[" * DEEP_JSON + b"]" * DEEP_JSON
+
+
+def _system_prompt(body: dict[str, Any]) -> str:
+    """A chat request's system prompt: Anthropic's field, or the others' first message."""
+    if isinstance(body.get("system"), str):
+        return str(body["system"])
+    messages = [m for m in body.get("messages", []) if m.get("role") == "system"]
+    return str(messages[0].get("content", "")) if messages else ""
 
 
 def _prose(count: int) -> list[str]:
