@@ -155,6 +155,9 @@ def test_a_failing_backend_with_json_still_prints_the_partial_reply(
 
 
 def _start(args: list[str], config_file: Path, config: str) -> subprocess.Popen[str]:
+    """genchat ARGS as a terminal starts it, with Ctrl+C's SIGINT at its default disposition:
+    a test run started in the background (`nohup`, `&` in a script) ignores SIGINT, and a child
+    inherits that, so that Python would never turn SIGINT into KeyboardInterrupt."""
     config_file.write_text(config)
     return subprocess.Popen(
         [sys.executable, "-m", "genchat", *args],
@@ -163,6 +166,7 @@ def _start(args: list[str], config_file: Path, config: str) -> subprocess.Popen[
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "GENCHAT_PLUGINS": "scripted"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -190,7 +194,7 @@ def test_ctrl_c_exits_130_without_traceback(
     proc = _start(["ask", "-m", "slow", "hi"], config_file, config)
     _wait_for_line(proc, marker)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 130
     assert "interrupted" in err
     assert "Traceback" not in err
@@ -205,7 +209,7 @@ def test_ctrl_c_during_a_real_llama_cpp_stream_exits_130(config_file: Path) -> N
     assert proc.stdout is not None
     assert proc.stdout.read(1)  # the reply has started
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=DEADLINE_S)
     assert proc.returncode == 130
     assert "Traceback" not in err
 
