@@ -35,6 +35,14 @@ STREAM_INTERVAL_S = 1 / 15
 """How often streamed text reaches the Markdown widget: about 15 updates a second, never one
 per token, so long replies stay cheap to render."""
 
+YIELD_TURNS = 12
+"""How many turns of the event loop the render loop leaves free between appends when it does
+not pause (once the reply has ended, it catches up). A key reaches the prompt through three
+message queues, the app's, the screen's and the prompt's, a turn or more each: given a single
+turn, a key typed into a real terminal waited behind two or three appends before it showed
+(0.15-0.3 s). Turns, not a pause: time given away lets the screen be drawn after every append,
+which made a long reply take half as long again."""
+
 MAX_APPEND_CHARS = 2000
 """The most text one append parses and renders, so that no single append freezes the screen."""
 
@@ -338,9 +346,13 @@ class AssistantMessage(MessageView):
                     shown = end
                     self._show_reasoning()
                     # Leave the loop free for keys and the rest of the screen between appends;
-                    # once the reply has ended, catch up without waiting (but still yield).
+                    # once the reply has ended, catch up without waiting.
                     pause = STREAM_INTERVAL_S - (time.monotonic() - started)
-                    await asyncio.sleep(0.0 if self._hurry else max(0.0, pause))
+                    if pause > 0 and not self._hurry:
+                        await asyncio.sleep(pause)
+                    else:
+                        for _turn in range(YIELD_TURNS):
+                            await asyncio.sleep(0)
             if self._done:
                 return
 
