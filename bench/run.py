@@ -38,12 +38,23 @@ def main(argv: list[str]) -> None:
         sys.exit(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
     if not argv:
         text = run_all()
+        if OUT.exists():  # sections written by hand or by other scripts stay
+            text = with_sections_of(text, OUT.read_text(encoding="utf-8"))
     else:
         text = OUT.read_text(encoding="utf-8")
         for name in argv:
             text = splice(text, SECTIONS[name]())
     OUT.write_text(text, encoding="utf-8")
     print(f"wrote {OUT}", file=sys.stderr)
+
+
+def with_sections_of(text: str, old: str) -> str:
+    """`text` and, after it, the `## ` sections of `old` that `text` has no heading for."""
+    headings = {part.splitlines()[0] for part in text.split("\n## ")[1:]}
+    kept = [part for part in old.split("\n## ")[1:] if part.splitlines()[0] not in headings]
+    return "".join(
+        [text.rstrip("\n") + "\n", *("\n## " + part.rstrip("\n") + "\n" for part in kept)]
+    )
 
 
 def splice(text: str, section: str) -> str:
