@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -109,10 +110,11 @@ class GenchatApp(App[None]):
         self.chat_history.open_soon()
 
     async def _warm_up(self) -> None:
-        try:
+        # A module that fails to import here fails again where it is used, and says so there;
+        # memory is settled and servers are looked for either way.
+        with contextlib.suppress(Exception):
             await asyncio.to_thread(warm_up)
-        finally:
-            self.warmed_up.set()
+        self.warmed_up.set()
         # Frozen after the warm-up, so that what it imported is frozen too; and not at the first
         # frame, where the first key would wait for the collection that comes before the freeze.
         settle_memory()
