@@ -60,7 +60,7 @@ async def test_the_chats_before_the_last_are_freed(faults: FaultServer, config_f
 
 async def test_replies_leave_nothing_frozen(faults: FaultServer, config_file: Path) -> None:
     config_file.write_text(profile(faults))
-    before = gc.get_freeze_count()  # what earlier tests' apps froze stays frozen
+    before = gc.get_freeze_count()  # the freeze is the process's, not the app's
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: gc.get_freeze_count() > before, "start-up to be frozen")
