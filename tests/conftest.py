@@ -36,14 +36,16 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def every_toast(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every toast an app raises in `app.toasts` (`tests.test_tui.notifications` reads it):
-    a toast leaves the screen after its timeout, and on a busy machine a test may look later."""
+    """Keep every toast an app raises, with its severity, in `app.toasts`
+    (`tests.test_tui.notifications` reads it): a toast leaves the screen after its timeout, and
+    on a busy machine a test may look later."""
     from genchat.tui.app import GenchatApp
 
     notify = GenchatApp.notify
 
     def recording(app: GenchatApp, message: str, **options: Any) -> None:
-        app.__dict__.setdefault("toasts", []).append(message)
+        severity = options.get("severity", "information")
+        app.__dict__.setdefault("toasts", []).append((severity, message))
         notify(app, message, **options)
 
     monkeypatch.setattr(GenchatApp, "notify", recording)

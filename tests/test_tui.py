@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.color import Color
+from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
@@ -76,11 +77,16 @@ async def start_slow_reply(pilot: Pilot[None]) -> AssistantMessage:
     return view
 
 
+def toasts(app: GenchatApp) -> list[tuple[SeverityLevel, str]]:
+    """Every toast the app has raised, shown now or since timed out, with its severity (see
+    conftest's `every_toast`)."""
+    raised: list[tuple[SeverityLevel, str]] = app.__dict__.get("toasts", [])
+    return raised
+
+
 def notifications(app: GenchatApp) -> list[str]:
-    """Every toast the app has raised, shown now or since timed out (see conftest's
-    `every_toast`)."""
-    toasts: list[str] = app.__dict__.get("toasts", [])
-    return toasts
+    """The text of every toast the app has raised."""
+    return [message for _, message in toasts(app)]
 
 
 @pytest.fixture
@@ -432,9 +438,10 @@ async def test_unknown_profile_fails_before_the_screen_opens() -> None:
 
 
 async def test_the_ui_stays_responsive_while_a_model_loads(
-    scripted: None, config_file: Path
+    scripted: None, config_file: Path, tmp_path: Path
 ) -> None:
-    config_file.write_text(scripted_profile("scripted", load_s=3.0))
+    loaded = tmp_path / "loaded"  # the load lasts until this file exists
+    config_file.write_text(scripted_profile("scripted", load_until=str(loaded)))
     app = make_app("scripted")
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "Hi")
@@ -444,6 +451,7 @@ async def test_the_ui_stays_responsive_while_a_model_loads(
         await pilot.press(*"typing during the load")
         assert chat(app).query_one(PromptInput).text == "typing during the load"
         assert chat(app).streaming  # the reply has not started yet
+        loaded.touch()
         await finish(pilot)
         assert not status.has_class("-busy")
         assert chat(app).query_one(AssistantMessage).text == "Hello, world."

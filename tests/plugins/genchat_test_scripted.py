@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -37,6 +39,9 @@ class ScriptedOptions(BackendOptions):
     """Pause before each chunk."""
     load_s: float = 0.0
     """Block a thread this long before the first chunk, as a model load does."""
+    load_until: str | None = None
+    """Block a thread until this file exists (for at most `load_s`, or 600 s) before the first
+    chunk: a load that lasts as long as the test needs, however busy the machine."""
     crash_after: int | None = None
     """Raise a RuntimeError (a plugin bug) after this many chunks."""
     fail_after: int | None = None
@@ -50,6 +55,12 @@ class ScriptedOptions(BackendOptions):
     echo: bool = False
     """Reply with what was asked instead of `chunks`: the request's number on this backend, the
     system prompt, the parameters set, and the last message."""
+
+
+def _wait_for_file(path: Path, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 class ScriptedBackend(Backend):
@@ -68,12 +79,15 @@ class ScriptedBackend(Backend):
         assert isinstance(options, ScriptedOptions)
         if request.model not in (None, "script"):
             raise ModelNotFound(f"no model {request.model!r}")
-        if options.load_s:
+        if options.load_s or options.load_until:
             yield Loading(None, "loading the script")
             if options.announce:
                 print("SCRIPTED-LOADING", file=sys.stderr, flush=True)
-            done = threading.Event()
-            await asyncio.to_thread(done.wait, options.load_s)
+            if options.load_until:
+                limit = options.load_s or 600.0
+                await asyncio.to_thread(_wait_for_file, Path(options.load_until), limit)
+            else:
+                await asyncio.to_thread(threading.Event().wait, options.load_s)
         yield Started()
         for thought in options.reasoning:
             yield ReasoningDelta(thought)

@@ -29,7 +29,7 @@ from genchat.profiles import Profile
 from genchat.reply import Reply
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.screens.base import GenchatScreen
-from genchat.tui.watchdog import LoopWatchdog
+from genchat.tui.watchdog import LoopWatchdog, Suspect
 from genchat.tui.widgets.message import (
     AssistantMessage,
     ErrorMessage,
@@ -145,7 +145,7 @@ class ChatScreen(GenchatScreen[None]):
         self._model_info: ModelInfo | None = None
         self._streaming_reply: Reply | None = None
         """The reply being streamed, for the watchdog that checks a stop takes effect."""
-        self._streaming_what: str | None = None
+        self._streaming_what: Suspect | None = None
         """The backend and plugin of the reply streaming now, as the watchdog names them."""
         self._watchdog: LoopWatchdog | None = None
         self._abandoned: set[Worker[None]] = set()
@@ -387,7 +387,9 @@ class ChatScreen(GenchatScreen[None]):
         status.busy("waiting")
         self._streaming_reply = reply
         plugin = f" (from plugin {reply.source})" if reply.source else ""
-        self._streaming_what = f"The {reply.backend.name} backend{plugin}"
+        self._streaming_what = Suspect.of(
+            f"The {reply.backend.name} backend{plugin}", reply.backend
+        )
         state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
         saved = self.genchat.chat_history
