@@ -259,11 +259,13 @@ the paragraph and the list: **{_ms_or_dash(slowest)}** (the goal is at most 0.1 
 A key shows once the screen is drawn again after the prompt took it. While a reply is drawn, the
 event loop takes turns between appends (13-25 ms each for the mix, of up to 2,000 characters)
 and redrawing the screen (15-40 ms at 160×50: layout, then every visible widget's lines, the
-reply's, its border's and the scroll bar's among them); a key typed during an append waits for
-it, and then for the screen's next update, which comes a sixtieth of a second after the prompt
-asks for it, so usually after one more append. A long code block costs the most: while it is
-the last block, each append still goes over all its lines (each highlighted and wrapped once),
-to cut them into screen lines again.
+reply's, its border's and the scroll bar's among them). The screen is drawn a sixtieth of a
+second after a widget asks, so a key that reached the prompt between two appends used to wait
+for one more append, then for the frame: up to 0.15 s. Now the render loop appends nothing
+while a typed key waits for its frame (`genchat/tui/widgets/echo.py`): a key waits at most for
+the append under way and one frame. A long code block costs the most: while it is the last
+block, each append still goes over all its lines (each highlighted and wrapped once), to cut
+them into screen lines again.
 """
 
 

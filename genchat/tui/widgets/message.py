@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from genchat.chat import Loading, Metrics, Notice, Queued, ReasoningDelta, Started, TextDelta
 from genchat.errors import BackendError, GenchatError
 from genchat.reply import Reply
+from genchat.tui.widgets.echo import shown as keys_shown
 from genchat.tui.widgets.status import format_metrics
 
 if TYPE_CHECKING:
@@ -340,6 +341,7 @@ class AssistantMessage(MessageView):
                 self._pending.clear()
                 shown = 0
                 while shown < len(text):
+                    await keys_shown(self)  # keys typed meanwhile are drawn first
                     started = time.monotonic()
                     end = _piece_end(text, shown)
                     body.append(text[shown:end])

@@ -10,6 +10,8 @@ from textual.message import Message
 from textual.widgets import TextArea
 from textual.widgets.text_area import EditResult, Location
 
+from genchat.tui.widgets.echo import typed
+
 MAX_PROMPT_CHARS = 200_000
 """The most characters the prompt holds: about 50,000 tokens, more than most context windows
 take, and far more than anyone types. It bounds what a paste can do where the terminal does not
@@ -92,6 +94,7 @@ class PromptInput(TextArea):
             self.move_cursor(result.end_location)
 
     async def _on_key(self, event: events.Key) -> None:
+        typed(self)  # a streaming reply waits for this key to be drawn (genchat.tui.widgets.echo)
         # Alt with a printable key is a command, not text (the arena votes with Alt+1..Alt+4):
         # leave it to the bindings rather than type the bare character. prevent_default keeps
         # TextArea's own handler, which would insert it, from running.
