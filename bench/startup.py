@@ -70,6 +70,21 @@ class Bare(App):
 Bare().run()
 """
 
+BARE_APP_WITH_PYDANTIC = (
+    """
+from pydantic import BaseModel
+
+class Settings(BaseModel):
+    name: str = "bare"
+
+Settings.model_validate({"name": "bare"})
+"""
+    + BARE_APP
+)
+"""The yardstick, validating a settings model with pydantic first, as genchat validates its
+config before its first frame (so that a bad one is reported before any screen): how much of
+the gap is that library's import alone."""
+
 
 def ready_in_pty(argv: list[str], env: dict[str, str], timeout: float = 120) -> float:
     """Seconds from launching `argv` in a fresh pseudo-terminal to the first frame that shows a
@@ -149,6 +164,89 @@ GenchatApp._after_first_screen = first_frame
 make_app(PROFILE).run(headless=True, size=(160, 50))
 """
 
+PHASES = """
+import json, sys, time
+started = time.perf_counter()
+import textual.app, textual.widgets
+textual_at = time.perf_counter()
+import pydantic
+from pydantic import BaseModel, Field, ValidationError
+pydantic_at = time.perf_counter()
+from genchat.tui.app import GenchatApp, make_app
+genchat_at = time.perf_counter()
+drawn = []
+
+def first_frame(app):  # the app calls this once the first screen is drawn
+    drawn.append(time.perf_counter())
+    app.exit()
+
+GenchatApp._after_first_screen = first_frame
+app = make_app(PROFILE)
+made_at = time.perf_counter()
+app.run(headless=True, size=(160, 50))
+print(json.dumps({
+    "Textual": textual_at - started,
+    "pydantic": pydantic_at - textual_at,
+    "genchat's modules": genchat_at - pydantic_at,
+    "config, plugins, profiles": made_at - genchat_at,
+    "to the first frame": drawn[0] - made_at,
+}), file=sys.stderr)
+"""
+
+BARE_PHASES = """
+import json, sys, time
+started = time.perf_counter()
+import textual.app, textual.widgets
+from textual.app import App
+from textual.widgets import Footer, Static, TextArea
+textual_at = time.perf_counter()
+drawn = []
+
+class Bare(App):
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
+
+    def compose(self):
+        yield Static("A bare Textual app")
+        yield TextArea()
+        yield Footer()
+
+    def on_mount(self):
+        self.query_one(TextArea).focus()
+        self.call_after_refresh(self.drawn)
+
+    def drawn(self):
+        drawn.append(time.perf_counter())
+        self.exit()
+
+made_at = time.perf_counter()
+Bare().run(headless=True, size=(160, 50))
+print(json.dumps({"Textual": textual_at - started, "to the first frame": drawn[0] - made_at}),
+      file=sys.stderr)
+"""
+
+
+def phases(profile: str | None, env: dict[str, str], rounds: int) -> dict[str, float]:
+    """Where start-up's time goes, headless, each phase timed inside the process (medians of
+    `rounds` runs): `profile` for genchat, None for the bare app."""
+    code = BARE_PHASES if profile == "" else PHASES.replace("PROFILE", repr(profile))
+    runs = [
+        json.loads(
+            subprocess.run(
+                [PYTHON, "-c", code],
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+                check=True,
+            )
+            .stderr.strip()
+            .splitlines()[-1]
+        )
+        for _ in range(rounds)
+    ]
+    return {phase: statistics.median(run[phase] for run in runs) for phase in runs[0]}
+
+
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|( *)(\S+)")
 
 
@@ -217,6 +315,7 @@ def measure(rounds: int = 5) -> dict[str, Any]:
     with genchat_home() as (env, remote):
         commands = {
             "bare Textual app": [PYTHON, "-c", BARE_APP],
+            "bare Textual app, validating with pydantic": [PYTHON, "-c", BARE_APP_WITH_PYDANTIC],
             "genchat, openai profile": [PYTHON, "-m", "genchat", "-m", remote],
             "genchat, embedded default": [PYTHON, "-m", "genchat"],
         }
@@ -247,6 +346,11 @@ def measure(rounds: int = 5) -> dict[str, Any]:
             "median_s": med,
             "help_over_python": med["help"] / med["python"],
             "ask_first_token_over_python": med["ask_first_token"] / med["python"],
+            "phases_s": {
+                "bare Textual app": phases("", env, rounds),
+                "openai profile": phases(remote, env, rounds),
+                "embedded default": phases(None, env, rounds),
+            },
             "first_frame_imports": {
                 "openai profile": first_frame_imports(remote, env),
                 "embedded default": first_frame_imports(None, env),
