@@ -364,7 +364,10 @@ async def test_the_summary_screen_diffs_two_replies_and_exports_the_session(
         await wait_for(pilot, lambda: isinstance(app.screen, CompareSummary), "the summary")
         summary = app.screen
         assert isinstance(summary, CompareSummary)
-        await wait_for(pilot, lambda: summary.query_one(DataTable).row_count == 3, "the table")
+        # The screen is current before its widgets are mounted: the table may not exist yet.
+        await wait_for(
+            pilot, lambda: [t.row_count for t in summary.query(DataTable)] == [3], "the table"
+        )
         diff = summary.query_one("#diff").render()
         assert "Fast" in str(diff) and "last='Compare us'" in str(diff)
         await pilot.press("b")  # the right side moves to pane 3

@@ -371,7 +371,8 @@ async def test_a_reply_longer_than_what_is_drawn_is_cut_on_screen_and_kept_whole
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: bool(chat(app).query(AssistantMessage)), "the reply")
         stored = chat(app).query_one(AssistantMessage)
-        await wait_for(pilot, lambda: stored.query_one(".cut-note").display, "the note")
+        # The reply is in the DOM before its own widgets are: the note may not exist yet.
+        await wait_for(pilot, lambda: any(n.display for n in stored.query(".cut-note")), "the note")
         assert stored.rendered_source == stored.text[:1000] and len(stored.text) == 5004
 
 
