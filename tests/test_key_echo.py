@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.app import App, ComposeResult
 
 from genchat.tui.app import make_app
-from genchat.tui.widgets.echo import unshown
+from genchat.tui.widgets.echo import shown, typed, unshown
 from genchat.tui.widgets.markdown import MarkdownView
 from genchat.tui.widgets.message import AssistantMessage
 from genchat.tui.widgets.prompt import PromptInput
@@ -84,3 +85,33 @@ async def test_a_key_typed_while_a_reply_is_drawn_is_on_screen_before_the_next_a
         assert keys_while_drawing >= 3, "the reply was drawn before keys could be typed into it"
         assert appends_while_a_key_waited == []
         await finish(pilot)
+
+
+class _Prompt(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PromptInput()
+
+
+async def test_a_key_whose_frame_callback_is_lost_holds_back_no_later_append(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = _Prompt()
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        # The fault no real screen gives on demand: the callback after the frame never runs,
+        # as when its screen is dismissed first.
+        monkeypatch.setattr(prompt, "call_after_refresh", lambda *args: True)
+        typed(prompt)
+        assert unshown(app)
+        await shown(prompt)  # waits for the frame no longer than MAX_WAIT_S
+        assert not unshown(app)  # and forgets the key, so that the next append does not wait
+        await pilot.pause()
+
+
+async def test_a_key_in_a_prompt_that_is_going_holds_back_nothing() -> None:
+    app = _Prompt()
+    async with app.run_test():
+        prompt = app.query_one(PromptInput)
+        await prompt.remove()
+        typed(prompt)
+        assert not unshown(app)

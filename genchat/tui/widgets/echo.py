@@ -12,7 +12,6 @@ never do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from weakref import WeakKeyDictionary
 
 from textual.app import App
@@ -34,7 +33,8 @@ def typed(widget: Widget) -> None:
     elif not shown.is_set():
         return  # a frame is already awaited, and it shows this key too
     shown.clear()
-    widget.call_after_refresh(shown.set)
+    if not widget.call_after_refresh(shown.set):
+        shown.set()  # the widget is closing: no frame of its will show the key
 
 
 def unshown(app: App[object]) -> bool:
@@ -48,5 +48,9 @@ async def shown(widget: Widget) -> None:
     event = _unshown.get(widget.app)
     if event is None or event.is_set():
         return
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(event.wait(), MAX_WAIT_S)
+    except TimeoutError:
+        # The frame's callback was lost (its screen went first): forget the key, or every
+        # later append would wait this long.
+        event.set()
