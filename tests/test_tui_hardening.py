@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.notifications import SeverityLevel
 from textual.widgets import Input
 
 from genchat.chat import Target
 from genchat.errors import ConfigError
 from genchat.store import Store
 from genchat.tui import watchdog as watchdog_module
-from genchat.tui.app import GenchatApp, make_app
+from genchat.tui.app import make_app
 from genchat.tui.keymap import key_problem
 from genchat.tui.screens import chat as chat_module
 from genchat.tui.screens.compare import CompareScreen
@@ -50,10 +49,6 @@ def scripted(test_plugins: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
 
 
-def severities(app: GenchatApp) -> list[tuple[SeverityLevel, str]]:
-    return toasts(app)
-
-
 # -- item 12: stopping a reply is not an error -------------------------------------------------
 
 
@@ -68,7 +63,7 @@ async def test_escape_during_a_reply_stops_it_without_an_error_notification(
         await finish(pilot)
         assert view.state == "stopped" and view.text
         assert "stopped" in str(view.query_one(".footer").render())
-        assert [n for n in severities(app) if n[0] == "error"] == []
+        assert [n for n in toasts(app) if n[0] == "error"] == []
         assert not any("CancelledError" in n for n in notifications(app))
 
 
@@ -250,7 +245,7 @@ async def test_bad_settings_on_the_chat_screen_are_named_and_the_prompt_kept(
         screen.settings = dict(settings)
         await send(pilot, "Hello")
         await pilot.pause()
-        errors = [m for severity, m in severities(app) if severity == "error"]
+        errors = [m for severity, m in toasts(app) if severity == "error"]
         assert len(errors) == 1 and errors[0].count("settings.params") == 1
         assert "^t sets them again" in errors[0]
         assert screen.query_one(PromptInput).text == "Hello"
@@ -433,7 +428,7 @@ async def test_a_plugin_that_swallows_the_stop_and_hangs_is_named_and_the_chat_g
         await pilot.press("escape")
 
         def named() -> list[str]:
-            return [m for s, m in severities(app) if s == "error" and "did not stop" in m]
+            return [m for s, m in toasts(app) if s == "error" and "did not stop" in m]
 
         await wait_for(pilot, lambda: bool(named()), "the watchdog")
         assert "The misbehaving backend (from plugin misbehaving) did not stop" in named()[0]
@@ -455,7 +450,7 @@ async def test_a_plugin_that_blocks_the_event_loop_is_named(
         await finish(pilot)
 
         def named() -> list[str]:
-            return [m for s, m in severities(app) if s == "error" and "froze the screen" in m]
+            return [m for s, m in toasts(app) if s == "error" and "froze the screen" in m]
 
         await wait_for(pilot, lambda: bool(named()), "the watchdog")
         said = re.match(
@@ -482,7 +477,7 @@ async def test_a_loop_held_up_by_other_code_while_a_reply_streams_names_no_plugi
         time.sleep(2.0)  # noqa: ASYNC251 (the loop held up, here, by code that is not the plugin's)
         await finish(pilot)
         assert view.text == "word " * 100
-        assert [m for s, m in severities(app) if s == "error"] == []
+        assert [m for s, m in toasts(app) if s == "error"] == []
 
 
 async def test_a_reply_that_streams_without_blocking_names_no_plugin(
@@ -495,4 +490,4 @@ async def test_a_reply_that_streams_without_blocking_names_no_plugin(
         await send(pilot, "Talk")
         await finish(pilot)
         assert chat(app).query_one(AssistantMessage).text == "word " * 40
-        assert [m for s, m in severities(app) if s == "error"] == []
+        assert [m for s, m in toasts(app) if s == "error"] == []
