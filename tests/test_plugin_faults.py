@@ -23,6 +23,7 @@ async def test_a_plugin_that_calls_sys_exit_mid_reply_leaves_the_tui_running(
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "hi")
         await wait_for(pilot, lambda: bool(app.screen.query(ErrorMessage)), "the error")
+        await finish(pilot)  # the error shows before the reply is saved; sending waits for both
         error = app.screen.query_one(ErrorMessage)
         assert "from plugin scripted" in error.error.message
         assert "SystemExit" in error.error.message
