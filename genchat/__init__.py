@@ -6,14 +6,9 @@ This module is the public API for plugin authors: implement `genchat_register_ba
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-
-# genchat's records are written only where a log was asked for (`genchat.logs`); without this,
-# Python's last-resort handler would print warnings over the terminal UI and into scripts' stderr.
-logging.getLogger("genchat").addHandler(logging.NullHandler())
 
 # The public API is imported on first use (PEP 562), so that `genchat --help` and other
 # commands that do not need it start without importing pydantic and pluggy.

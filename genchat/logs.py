@@ -18,6 +18,18 @@ LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_LEVEL = "info"
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+# genchat's records are written only where a log was asked for; without this, Python's
+# last-resort handler would print warnings over the terminal UI and into scripts' stderr.
+logging.getLogger("genchat").addHandler(logging.NullHandler())
+
+
+def logger(name: str) -> logging.Logger:
+    """The logger of one part of genchat (`genchat.reply`): every module takes its logger
+    here, so that none can write to the terminal before a log is asked for. Not in
+    `genchat/__init__.py`, which `genchat --help` imports too, and should not pay for
+    `logging` there."""
+    return logging.getLogger(name)
+
 
 class SafeFormatter(logging.Formatter):
     """A formatter whose output, traceback and all, is cleaned and redacted."""

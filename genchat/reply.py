@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 
@@ -28,9 +27,10 @@ from genchat.chat import (
     Usage,
 )
 from genchat.errors import BackendError, PluginFailed, ProtocolError
+from genchat.logs import logger
 from genchat.untrusted import StreamCleaner, clean, clean_line
 
-_log = logging.getLogger("genchat.reply")
+_log = logger("genchat.reply")
 
 HOLD_LIMIT_S = 0.01
 """The longest a reply's stream keeps the event loop to itself before it lets others run."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import sqlite3
@@ -46,11 +45,12 @@ from genchat.history_import import (
     clean_settings,
     settings_problems,
 )
+from genchat.logs import logger
 from genchat.markdown_blocks import close_open_blocks
 from genchat.untrusted import clean, clean_line
 from genchat.votes import Ballot, Outcome
 
-log = logging.getLogger(__name__)
+log = logger(__name__)
 
 SCHEMA_VERSION = 3
 DB_NAME = "genchat.db"

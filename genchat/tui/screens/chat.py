@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -25,6 +24,7 @@ from genchat.chat import (
 )
 from genchat.config import data_dir
 from genchat.errors import BackendError, ConfigError, GenchatError
+from genchat.logs import logger
 from genchat.profiles import Profile
 from genchat.reply import Reply
 from genchat.tui.memory import collect_when_idle
@@ -52,7 +52,7 @@ STOP_GRACE_S = 5.0
 """How long a reply may take to end after it is stopped before the app says that its plugin
 does not stop. Built-in backends stop within a token; this leaves room for a loaded machine."""
 
-_log = logging.getLogger("genchat.tui")
+_log = logger("genchat.tui")
 
 
 def last_code_block(markdown: str) -> str | None:

@@ -22,14 +22,8 @@ from genchat.chat import (
     ReasoningDelta,
     TextDelta,
 )
-from genchat.cli import (
-    EXIT_BACKEND,
-    EXIT_BROKEN_PIPE,
-    EXIT_OK,
-    EXIT_USAGE,
-    run_async,
-    silence_stdout,
-)
+from genchat.cli.exits import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE
+from genchat.cli.runner import run_async, silence_stdout
 from genchat.errors import BackendError, ConfigError
 from genchat.profiles import Profiles, open_profiles
 from genchat.reply import Reply

@@ -13,7 +13,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
+from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
 from genchat.history_import import BadImport, read_export
 from genchat.store import Store, StoreError, damage_note
 

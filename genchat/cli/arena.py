@@ -1,4 +1,4 @@
-"""The arena's terminal commands: `genchat leaderboard` and `genchat votes`."""
+"""The arena's commands: `genchat arena` (the TUI), `genchat leaderboard` and `genchat votes`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
-from genchat.cli import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
+from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
+from genchat.cli.runner import run_app
 from genchat.untrusted import clean
 
 if TYPE_CHECKING:
@@ -28,15 +29,24 @@ class VoteFilter(TypedDict):
     flagged: bool
 
 
-def add_vote_filters(parser: argparse.ArgumentParser) -> None:
-    """The options that choose which stored votes count."""
-    parser.add_argument("--tag", help="only votes from arena sessions with this tag")
-    parser.add_argument("--since", metavar="DATE", help="only votes from DATE on (2026-11-01)")
-    parser.add_argument("--until", metavar="DATE", help="only votes before DATE")
-    parser.add_argument(
-        "--include-flagged",
-        action="store_true",
-        help="count votes where a reply named its own model (left out by default)",
+def run_arena(args: argparse.Namespace) -> int:
+    if len(set(args.profiles)) < 2:
+        print(
+            "genchat: the arena needs at least two different profiles "
+            f"(got {', '.join(args.profiles)}; see `genchat models`)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from genchat.tui.app import make_app
+
+    return run_app(
+        make_app(
+            no_plugins=args.no_plugins,
+            arena=list(dict.fromkeys(args.profiles)),
+            live=args.live,
+            tag=args.tag,
+            seed=args.seed,
+        )
     )
 
 
