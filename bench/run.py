@@ -335,14 +335,13 @@ Where the time goes, timed inside the process, headless (medians of {boot["round
 | --- | {" | ".join("---" for _ in phase_names)} |
 {phase_rows}
 
-What separates genchat from the bare app is what a chat client needs before it can take a
-prompt, none of it large alone: pydantic, which validates the config and each backend's
-options (the second row above: the bare app validating one model with it); genchat's own
-modules (the vocabulary's dataclasses, the config's models, the chat screen's widgets); the
-config, plugins and profiles; and a first frame with a status bar and a footer of the screen's
-keys (the footer alone is about 30 ms of it, measured without it). genchat checks the
-config before any screen is drawn, so that a broken one is reported at once, in the terminal,
-with exit code 2; validating it after the first frame instead would still leave the rest.
+genchat draws its chat screen from the config file's TOML alone (its keymap and default
+profile), and validates the config just after that frame, in a thread while the prompt takes
+keys: pydantic, the config's models, the plugins and the profiles (the last row; the second
+yardstick above is the bare app validating one pydantic model first, as genchat did before
+its first frame until this change). Keys pressed meanwhile wait for the profiles and then run
+in the order they were typed; a config that is not valid ends the app with its problems and
+exit code 2, a moment after the screen appeared.
 
 | command | median | over bare Python |
 | --- | --- | --- |

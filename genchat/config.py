@@ -1,14 +1,13 @@
-"""The config file: TOML at `platformdirs.user_config_path("genchat")/config.toml`, validated.
+"""The config file, validated: TOML at `platformdirs.user_config_path("genchat")/config.toml`.
 
-`GENCHAT_CONFIG` overrides the path. Without a file, the built-in defaults apply. Every mistake is
-reported with the file and the key it is at; nothing here raises a traceback at the user.
+`GENCHAT_CONFIG` overrides the path (`genchat.paths`). Without a file, the built-in defaults
+apply. Every mistake is reported with the file and the key it is at; nothing here raises a
+traceback at the user.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,42 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from genchat.chat import GenerationParams
+from genchat.embedded import PROFILE_NAME
 from genchat.errors import ConfigError
-
-CONFIG_ENV = "GENCHAT_CONFIG"
-DATA_ENV = "GENCHAT_DATA_DIR"
-CACHE_ENV = "GENCHAT_CACHE_DIR"
-APP_NAME = "genchat"
-
-
-def config_path() -> Path:
-    """Where the config file is read from: `GENCHAT_CONFIG`, else the platform's config dir."""
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_config_path(APP_NAME) / "config.toml"
-
-
-def data_dir() -> Path:
-    """Where conversations and saved files go: `GENCHAT_DATA_DIR`, else the platform's data dir."""
-    override = os.environ.get(DATA_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_data_path(APP_NAME)
-
-
-def cache_dir() -> Path:
-    """Where converted and dequantised models are kept: `GENCHAT_CACHE_DIR`, or the user's."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_cache_path(APP_NAME)
+from genchat.paths import config_path, read_config_file
 
 
 class SamplingConfig(BaseModel):
@@ -120,7 +86,7 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    default_profile: str = "smollm2"
+    default_profile: str = PROFILE_NAME
     """The profile that a new chat and `genchat ask` use."""
     profiles: dict[str, ProfileConfig] = {}
     """Named profiles. A built-in profile of the same name is merged under the file's keys."""
@@ -145,16 +111,9 @@ def load_config(path: Path | None = None) -> LoadedConfig:
     Raises `ConfigError` naming the file and every mistake by its key.
     """
     path = path or config_path()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_config_file(path)
+    if data is None:
         return LoadedConfig(Config(), path, exists=False)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"cannot read the file: {exc}"], source=str(path)) from exc
-    try:
-        data = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"not valid TOML: {exc}"], source=str(path)) from exc
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -10,8 +10,8 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncGenerator, Callable
+from typing import TYPE_CHECKING
 
-from genchat.backends.base import Backend
 from genchat.chat import (
     ChatRequest,
     Finished,
@@ -29,6 +29,9 @@ from genchat.chat import (
 from genchat.errors import BackendError, PluginFailed, ProtocolError
 from genchat.logs import logger
 from genchat.untrusted import StreamCleaner, clean, clean_line
+
+if TYPE_CHECKING:
+    from genchat.backends.base import Backend
 
 _log = logger("genchat.reply")
 

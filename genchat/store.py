@@ -36,7 +36,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from genchat.config import data_dir
 from genchat.errors import GenchatError
 from genchat.history_import import (
     Import,
@@ -47,6 +46,7 @@ from genchat.history_import import (
 )
 from genchat.logs import logger
 from genchat.markdown_blocks import close_open_blocks
+from genchat.paths import data_dir
 from genchat.untrusted import clean, clean_line
 from genchat.votes import Ballot, Outcome
 

@@ -76,7 +76,7 @@ def test_models_lists_profiles_with_their_models(config_file: Path, tmp_path: Pa
     assert "broken  [broken]" in out and "profiles.broken.path: required" in out
 
 
-def test_genchat_with_an_unknown_profile_exits_2_before_the_screen_opens() -> None:
+def test_genchat_with_an_unknown_profile_exits_2_naming_it() -> None:
     result = run_genchat("-m", "nope")
     assert result.returncode == 2
     assert "there is no profile 'nope'" in result.stderr

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from genchat.chat import GenerationParams
-from genchat.config import EXAMPLE_CONFIG, config_path, load_config
+from genchat.config import EXAMPLE_CONFIG, load_config
 from genchat.errors import ConfigError
+from genchat.paths import config_path
 from genchat.plugins.manager import load_plugins
 from genchat.profiles import Profiles
 from tests.helpers import run_genchat

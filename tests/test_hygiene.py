@@ -119,6 +119,12 @@ AFTER_THE_FIRST_FRAME = {
     "genchat.tui.screens.arena",
     "genchat.tui.screens.history",
     "genchat.tui.screens.picker",
+    "pydantic",  # the config is validated, and the plugins loaded, once the frame is drawn
+    "pluggy",
+    "genchat.config",
+    "genchat.profiles",
+    "genchat.plugins.manager",
+    "genchat.backends.base",
 }
 """What the first frame of the chat screen must not wait for: `genchat.tui.warm_up` imports
 it in a thread once the frame is drawn (bench/startup.py measures what that saves)."""

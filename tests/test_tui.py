@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.color import Color
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
@@ -15,7 +17,8 @@ from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
 from genchat.errors import ConfigError
-from genchat.tui.app import GenchatApp, make_app
+from genchat.profiles import Profiles
+from genchat.tui.app import GenchatApp, checked_profiles, make_app
 from genchat.tui.screens.chat import STREAMING_HINT, ChatScreen, last_code_block
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, MessageView, UserMessage
@@ -38,6 +41,7 @@ def chat(app: GenchatApp) -> ChatScreen:
 
 
 async def send(pilot: Pilot[None], text: str) -> None:
+    assert pilot.app.is_running, "the app has ended"  # a key pressed into it would wait for ever
     prompt = pilot.app.screen.query_one(PromptInput)
     prompt.focus()
     prompt.insert(text)
@@ -51,6 +55,15 @@ async def wait_for(pilot: Pilot[None], condition: Callable[[], bool], what: str)
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {DEADLINE_S:g} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def config_error_of(app: GenchatApp) -> ConfigError:
+    """Run `app` until it ends on its config, which it checks once its first frame is drawn;
+    it must end with exit code 2."""
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.config_error is not None, "the config's problems")
+    assert app.return_code == 2 and app.config_error is not None
+    return app.config_error
 
 
 async def finish(pilot: Pilot[None]) -> None:
@@ -283,14 +296,13 @@ async def test_a_backend_error_shows_in_the_conversation_and_the_app_recovers(
         assert screen.query(AssistantMessage).last().text == "Hello, world."
 
 
-def test_a_missing_model_file_stops_the_app_before_its_screen_opens(
+async def test_a_missing_model_file_ends_the_app_once_its_first_frame_is_drawn(
     config_file: Path, tmp_path: Path
 ) -> None:
     gone = tmp_path / "gone.gguf"
     config_file.write_text(f'[profiles.smollm2]\npath = "{gone}"\n')
-    with pytest.raises(ConfigError) as info:
-        make_app()
-    assert info.value.problems == [f"profiles.smollm2.path: {gone} does not exist"]
+    error = await config_error_of(make_app())
+    assert error.problems == [f"profiles.smollm2.path: {gone} does not exist"]
 
 
 async def test_a_model_file_removed_after_start_shows_as_an_error(
@@ -300,8 +312,9 @@ async def test_a_model_file_removed_after_start_shows_as_an_error(
     moved.symlink_to(smollm2_path)
     config_file.write_text(f'[profiles.smollm2]\npath = "{moved}"\n')
     app = make_app()
-    moved.unlink()
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.loaded.is_set, "the profiles")  # it was there at start
+        moved.unlink()
         await send(pilot, "Hi")
         await finish(pilot)
         error = chat(app).query_one(ErrorMessage)
@@ -315,8 +328,8 @@ async def test_a_broken_plugin_is_reported_and_the_app_works(
     monkeypatch.setenv("GENCHAT_PLUGINS", "import-error,scripted")
     app = make_app("scripted")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        assert any("Plugin import-error failed at import" in n for n in notifications(app))
+        failed = "Plugin import-error failed at import"
+        await wait_for(pilot, lambda: any(failed in n for n in notifications(app)), "the toast")
         await send(pilot, "Hi")
         await finish(pilot)
         assert chat(app).query_one(AssistantMessage).text == "Hello, world."
@@ -432,9 +445,41 @@ async def test_the_command_palette_offers_every_action(scripted: None) -> None:
             assert (binding.tooltip or binding.description) in titles  # type: ignore[union-attr]
 
 
-async def test_unknown_profile_fails_before_the_screen_opens() -> None:
-    with pytest.raises(ConfigError):
-        make_app("nope")
+async def test_an_unknown_profile_ends_the_app_naming_the_profiles_there_are() -> None:
+    error = await config_error_of(make_app("nope"))
+    assert error.problems[0].startswith("there is no profile 'nope' (profiles: ")
+
+
+async def test_a_message_sent_before_the_profiles_load_is_sent_once_they_do(
+    test_plugins: str, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first frame comes before the config is validated: what is typed, and sent, in
+    that moment waits for the profiles, in the order it was typed."""
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
+    config_file.write_text(scripted_profile("echo", echo=True))
+    release = threading.Event()
+
+    def slow_load() -> Profiles:
+        release.wait(DEADLINE_S)
+        return checked_profiles("echo", no_plugins=False)
+
+    app = GenchatApp(slow_load, Target("echo"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(app.screen.query(PromptInput)), "the prompt")
+        keys = [events.Key(c, c) for c in "hi"] + [events.Key("enter", None)]
+        keys += [events.Key(c, c) for c in "next"]
+        for key in keys:  # one burst, as a user who types at once
+            app.post_message(key)
+        prompt = app.screen.query_one(PromptInput)
+        await wait_for(pilot, lambda: prompt.text == "next", "the keys")
+        assert not app.loaded.is_set() and app.screen.query_one(StatusBar).target == "echo"
+        release.set()
+        await wait_for(pilot, lambda: bool(app.screen.query(AssistantMessage)), "the reply")
+        await finish(pilot)
+        assert [m.text for m in app.screen.query(UserMessage)] == ["hi"]
+        assert "last='hi'" in app.screen.query_one(AssistantMessage).text
+        assert prompt.text == "next"
+        assert app.screen.query_one(StatusBar).target == "echo · script"
 
 
 async def test_the_ui_stays_responsive_while_a_model_loads(

@@ -71,6 +71,7 @@ async def test_a_running_ollama_becomes_a_profile_after_start_up(
     monkeypatch.setenv("OLLAMA_HOST", base_url)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, app.loaded.is_set, "the profiles")
         await wait_for(pilot, lambda: "ollama" in app.profiles.profiles, "the Ollama profile")
         assert any("profile 'ollama'" in n for n in notifications(app))
         await pilot.press("ctrl+o")

@@ -29,9 +29,9 @@ from typing import Any
 
 from genchat.backends.shared_cache import SharedCache
 from genchat.chat import Loading, Notice, StreamEvent
-from genchat.config import cache_dir
 from genchat.errors import BackendUnavailable, ModelLoadError, ModelNotFound
 from genchat.logs import logger
+from genchat.paths import cache_dir
 
 log = logger("genchat.peft")
 

@@ -27,8 +27,8 @@ from typing import Any
 
 from genchat.backends.adapters import WEIGHTS_FILE, Adapter
 from genchat.backends.gguf_header import NotGGUF, read_gguf_info
-from genchat.config import cache_dir
 from genchat.errors import BackendUnavailable, ModelLoadError
+from genchat.paths import cache_dir
 
 CONVERTER_VERSION = 1
 """Bumped when the output changes, so cached conversions are redone."""

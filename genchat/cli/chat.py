@@ -14,7 +14,11 @@ def run_chat(args: argparse.Namespace) -> int:
     from genchat.tui.app import make_app
 
     conversation: int | Literal["last"] | None = "last" if args.continue_ else args.open
-    return run_app(make_app(args.model, no_plugins=args.no_plugins, conversation=conversation))
+    app = make_app(args.model, no_plugins=args.no_plugins, conversation=conversation)
+    code = run_app(app)
+    if app.config_error is not None:  # found once the first frame was drawn
+        raise app.config_error
+    return code
 
 
 def run_compare(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual.app import App, SystemCommand
@@ -14,16 +14,17 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from genchat.chat import Target
+from genchat.embedded import PROFILE_NAME
 from genchat.errors import ConfigError
-from genchat.profiles import Profiles, open_profiles
+from genchat.paths import config_path, read_config_file
 from genchat.tui.history import ChatHistory
-from genchat.tui.keymap import keymap_problems
 from genchat.tui.memory import settle_memory
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.timers import guard_timers
 from genchat.tui.warm_up import warm_up
 
 if TYPE_CHECKING:
+    from genchat.profiles import Profiles
     from genchat.tui.screens.arena import ArenaSetup
 
 
@@ -38,9 +39,10 @@ class GenchatApp(App[None]):
 
     def __init__(
         self,
-        profiles: Profiles,
+        profiles: Profiles | Callable[[], Profiles],
         target: Target,
         *,
+        keymap: Mapping[str, str] | None = None,
         conversation: int | Literal["last"] | None = None,
         continue_with: Target | None = None,
         compare: list[Target] | None = None,
@@ -55,7 +57,19 @@ class GenchatApp(App[None]):
         """The arena to open at start."""
         self.continue_with = continue_with
         """The target that `conversation` continues with, instead of its own."""
-        self.profiles = profiles
+        self._profiles: Profiles | None = None
+        self._load: Callable[[], Profiles] | None = None
+        """What loads the profiles, in a thread, once the first frame is drawn."""
+        if callable(profiles):
+            self._load = profiles
+        else:
+            self._profiles = profiles
+        self._keymap = dict(keymap or {})
+        self.loaded = asyncio.Event()
+        """Set once the profiles are loaded: before it, `profiles` raises, and the actions and
+        messages that need them wait for it (`needs_profiles`, `ChatScreen.send`)."""
+        self.config_error: ConfigError | None = None
+        """Why the app ended before it was ready: the config, checked after the first frame."""
         self.initial_target = target
         self.initial_conversation = conversation
         """A stored conversation to open at start (`last`: the latest)."""
@@ -81,8 +95,15 @@ class GenchatApp(App[None]):
         action to a click (`[@click=…]`), or fail to parse and end the app (`[/]`)."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
+    @property
+    def profiles(self) -> Profiles:
+        """The config's profiles and their backends; loaded just after the first frame."""
+        if self._profiles is None:
+            raise RuntimeError("the profiles load after the first frame: await app.loaded")
+        return self._profiles
+
     def on_mount(self) -> None:
-        self.set_keymap(dict(self.profiles.loaded.config.keymap))
+        self.set_keymap(self._keymap)
         self.push_screen(
             ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
         )
@@ -95,10 +116,24 @@ class GenchatApp(App[None]):
         self.call_after_refresh(self._after_first_screen)
 
     def _after_first_screen(self) -> None:
-        """What can wait until the screen is up: importing what a first reply needs (off the
-        event loop, so that the reply does not pause for it), then settling memory and looking
-        for servers; and opening the history. Plugins that failed are named here: a toast raised
-        before the first screen exists may never be drawn."""
+        """What can wait until the screen is up: the profiles (`_start`), then the rest."""
+        self.run_worker(self._start(), group="start", exit_on_error=False)
+
+    async def _start(self) -> None:
+        """Load the profiles, in a thread, so that the prompt takes keys meanwhile; a config
+        that is not valid ends the app with its problems (`config_error`, exit code 2). Then
+        import what a first reply needs (off the event loop, so that the reply does not pause
+        for it), settle memory, look for servers, and open the history. Plugins that failed
+        are named here: a toast raised before the first screen exists may never be drawn."""
+        if self._load is not None:
+            try:
+                self._profiles = await asyncio.to_thread(self._load)
+            except ConfigError as exc:
+                self.config_error = exc
+                self.exit(return_code=2)
+                return
+            self.set_keymap(dict(self.profiles.loaded.config.keymap))
+        self.loaded.set()
         for failure in self.profiles.registry.failures:
             self.notify(
                 f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
@@ -134,7 +169,8 @@ class GenchatApp(App[None]):
             )
 
     async def on_unmount(self) -> None:
-        await self.profiles.aclose()
+        if self._profiles is not None:
+            await self._profiles.aclose()
         await asyncio.to_thread(self.chat_history.close)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
@@ -171,25 +207,54 @@ def make_app(
     those profiles; `arena` the blind arena between those (`live`, `tag` and a `seed` for its
     draws: see `ArenaScreen`).
 
-    Raises `ConfigError` before any screen is drawn when the profile does not exist or is broken,
-    or the keymap names a binding or a key that does not exist.
+    The chat screen draws first, from the config file's TOML alone (its keymap and default
+    profile); the config is validated, and the plugins and profiles loaded, just after that
+    frame (`GenchatApp._start`): a problem found then ends the app with exit code 2 and
+    `config_error`. Raises `ConfigError` at once for a file that cannot be read or is not TOML.
+    The compare screen and the arena need every pane's profile to draw, so with those the
+    profiles load first, and a `ConfigError` is raised here.
     """
-    profiles = open_profiles(no_plugins=no_plugins)
-    loaded = profiles.loaded
-    keymap = keymap_problems(loaded.config.keymap)
-    if keymap:
-        raise ConfigError(keymap, source=str(loaded.path))
-    chosen = profiles.get(profile)
-    panes = [Target(profiles.get(name).name) for name in compare or ()]
-    contenders = [Target(profiles.get(name).name) for name in arena or ()]
-    if contenders:
+    if compare or arena:
+        profiles = checked_profiles(profile, no_plugins=no_plugins)
+        panes = [Target(profiles.get(name).name) for name in compare or ()]
+        contenders = [Target(profiles.get(name).name) for name in arena or ()]
         from genchat.tui.screens.arena import ArenaSetup
+
+        return GenchatApp(
+            profiles,
+            Target(profiles.get(profile).name),
+            keymap=profiles.loaded.config.keymap,
+            compare=panes or None,
+            arena=ArenaSetup(contenders, live, tag, seed) if contenders else None,
+            clock=clock,
+        )
+    raw = read_config_file(config_path()) or {}
+    default = raw.get("default_profile")
+    name = profile or (default if isinstance(default, str) else PROFILE_NAME)
+    keymap = raw.get("keymap")
+    if not (isinstance(keymap, dict) and all(isinstance(v, str) for v in keymap.values())):
+        keymap = {}  # validated after the first frame, which says what is wrong with it
     return GenchatApp(
-        profiles,
-        Target(chosen.name),
+        lambda: checked_profiles(profile, no_plugins=no_plugins),
+        Target(name),
+        keymap=keymap,
         conversation=conversation,
-        continue_with=Target(chosen.name) if profile else None,
-        compare=panes or None,
-        arena=ArenaSetup(contenders, live, tag, seed) if contenders else None,
+        continue_with=Target(name) if profile else None,
         clock=clock,
     )
+
+
+def checked_profiles(profile: str | None, *, no_plugins: bool) -> Profiles:
+    """The config validated, the plugins loaded and the profiles resolved, with `profile`
+    (default: the config's `default_profile`) among them and the keymap valid; else a
+    `ConfigError` that names each problem."""
+    from genchat.profiles import open_profiles
+    from genchat.tui.keymap import keymap_problems
+
+    profiles = open_profiles(no_plugins=no_plugins)
+    loaded = profiles.loaded
+    problems = keymap_problems(loaded.config.keymap)
+    if problems:
+        raise ConfigError(problems, source=str(loaded.path))
+    profiles.get(profile)
+    return profiles

@@ -3,7 +3,10 @@ found, and handing typing that landed on a message to the prompt."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual import on
 from textual.screen import Screen
@@ -15,6 +18,24 @@ if TYPE_CHECKING:
     from genchat.tui.app import GenchatApp
 
 ResultT = TypeVar("ResultT")
+ScreenT = TypeVar("ScreenT", bound="GenchatScreen[Any]")
+
+
+def needs_profiles(
+    action: Callable[[ScreenT], object],
+) -> Callable[[ScreenT], Coroutine[Any, Any, None]]:
+    """An action that needs the app's profiles, which load just after the first frame: a key
+    that runs it in that moment waits for them (keys behind it wait too, so the order typed
+    holds)."""
+
+    @functools.wraps(action)
+    async def when_loaded(screen: ScreenT) -> None:
+        await screen.genchat.loaded.wait()
+        done = action(screen)
+        if inspect.isawaitable(done):
+            await done
+
+    return when_loaded
 
 
 class GenchatScreen(Screen[ResultT]):

@@ -15,20 +15,18 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from genchat.backends.base import Backend, ModelInfo
 from genchat.chat import (
     ChatRequest,
     Message,
     Target,
     TextDelta,
 )
-from genchat.config import data_dir
 from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.logs import logger
-from genchat.profiles import Profile
+from genchat.paths import data_dir
 from genchat.reply import Reply
 from genchat.tui.memory import collect_when_idle
-from genchat.tui.screens.base import GenchatScreen
+from genchat.tui.screens.base import GenchatScreen, needs_profiles
 from genchat.tui.watchdog import LoopWatchdog, Suspect
 from genchat.tui.widgets.message import (
     AssistantMessage,
@@ -43,6 +41,8 @@ from genchat.tui.widgets.prompt import PromptInput
 from genchat.tui.widgets.status import StatusBar, format_metrics
 
 if TYPE_CHECKING:
+    from genchat.backends.base import Backend, ModelInfo
+    from genchat.profiles import Profile
     from genchat.store import Status, Store, StoredMessage
     from genchat.tui.screens.history import HistoryChoice
 
@@ -148,6 +148,9 @@ class ChatScreen(GenchatScreen[None]):
         self._streaming_what: Suspect | None = None
         """The backend and plugin of the reply streaming now, as the watchdog names them."""
         self._watchdog: LoopWatchdog | None = None
+        self._sending = asyncio.Lock()
+        """Held while a message is being sent, until its reply streams: one that was sent as
+        the app started goes in a worker, and the next must find it streaming."""
         self._abandoned: set[Worker[None]] = set()
         """Reply workers whose plugin did not stop when asked: no longer counted as
         streaming, so that the chat goes on (a next reply cancels them again)."""
@@ -166,12 +169,18 @@ class ChatScreen(GenchatScreen[None]):
         self.query_one("#messages", VerticalScroll).anchor()
         self.query_one("#prompt", PromptInput).focus()
         self._show_target()
+        self.run_worker(self._when_loaded(), group="start")
+
+    async def _when_loaded(self) -> None:
+        """Once the app has its profiles: show the model, and open the conversation asked
+        for at start."""
+        if not self.genchat.loaded.is_set():
+            await self.genchat.loaded.wait()
+            self._show_target()
         if self._open_on_mount is not None:
             wanted = self._open_on_mount
-            self.run_worker(
-                self.open_conversation(
-                    None if wanted == "last" else wanted, target=self._continue_with
-                )
+            await self.open_conversation(
+                None if wanted == "last" else wanted, target=self._continue_with
             )
 
     @property
@@ -191,7 +200,7 @@ class ChatScreen(GenchatScreen[None]):
     def _target_label(self) -> str:
         """`profile · model`, or the profile alone where its model is not known without I/O."""
         model = self.target.model
-        if model is None:
+        if model is None and self.genchat.loaded.is_set():
             with contextlib.suppress(GenchatError):
                 model = self.genchat.profiles.backend(self.target.profile).default_model
         return f"{self.target.profile} · {model}" if model else self.target.profile
@@ -218,6 +227,7 @@ class ChatScreen(GenchatScreen[None]):
             (m for m in models if (m.id == wanted if wanted else m.default)), None
         )
 
+    @needs_profiles
     def action_pick_model(self) -> None:
         from genchat.tui.screens.picker import ModelPicker
 
@@ -228,6 +238,7 @@ class ChatScreen(GenchatScreen[None]):
 
         self.app.push_screen(ModelPicker(self.genchat.profiles, self.target), picked)
 
+    @needs_profiles
     def action_settings(self) -> None:
         try:
             profile = self.genchat.profiles.get(self.target.profile)
@@ -256,6 +267,7 @@ class ChatScreen(GenchatScreen[None]):
 
         self.app.push_screen(LeaderboardScreen())
 
+    @needs_profiles
     def action_compare(self) -> None:
         """Open the compare screen on this chat's target and the next profile; each pane's
         model can then be changed (Ctrl+O there)."""
@@ -277,6 +289,18 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
+        if not self.genchat.loaded.is_set():  # sent as the app starts: it goes once it can
+            self.run_worker(self._send_when_loaded(event), group="start")
+            return
+        async with self._sending:
+            await self._send(event)
+
+    async def _send_when_loaded(self, event: PromptInput.Submitted) -> None:
+        await self.genchat.loaded.wait()
+        async with self._sending:
+            await self._send(event)
+
+    async def _send(self, event: PromptInput.Submitted) -> None:
         text = event.text
         if self.streaming:
             self.notify(STREAMING_HINT, severity="warning", timeout=3)
@@ -535,6 +559,7 @@ class ChatScreen(GenchatScreen[None]):
 
     # -- versions, forks and stored conversations -----------------------------------------
 
+    @needs_profiles
     async def action_regenerate(self) -> None:
         """Answer the last user message again. The earlier reply stays, as another version."""
         if self.streaming:
@@ -623,6 +648,7 @@ class ChatScreen(GenchatScreen[None]):
         if fork is not None and await self.open_conversation(fork):
             self.notify("Forked into a new conversation; the original is unchanged.", timeout=5)
 
+    @needs_profiles
     def action_history(self) -> None:
         from genchat.tui.screens.history import HistoryScreen
 

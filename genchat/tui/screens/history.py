@@ -27,7 +27,7 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from genchat.chat import Target
-from genchat.config import data_dir
+from genchat.paths import data_dir
 from genchat.profiles import Profiles
 from genchat.store import Conversation, SearchHit, Store
 from genchat.tui.history import ChatHistory

@@ -15,8 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from genchat.config import data_dir
 from genchat.leaderboard import COLUMNS, NUMERIC, plot, rows, to_csv, to_markdown
+from genchat.paths import data_dir
 from genchat.ratings import Leaderboard, leaderboard
 from genchat.store import Store
 from genchat.tui.screens.summary import write_file

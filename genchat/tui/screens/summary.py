@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from genchat.comparison import Turn, markdown, metrics_table, summarize, word_diff
-from genchat.config import data_dir
+from genchat.paths import data_dir
 
 DIFF_STYLES = {"same": "", "removed": "strike red", "added": "bold green"}
 
