@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
@@ -35,6 +36,14 @@ class GenchatApp(App[None]):
     TITLE = "genchat"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            id="command_palette",
+            priority=True,
+            tooltip="Every command, searchable",
+        ),
     ]
 
     def __init__(
@@ -117,8 +126,9 @@ class GenchatApp(App[None]):
 
     def _after_first_screen(self) -> None:
         """What can wait until the screen is up: the profiles (`_start`), then the rest."""
-        self.run_worker(self._start(), group="start", exit_on_error=False)
+        self._start()
 
+    @work(group="start", exit_on_error=False)
     async def _start(self) -> None:
         """Load the profiles, in a thread, so that the prompt takes keys meanwhile; a config
         that is not valid ends the app with its problems (`config_error`, exit code 2). Then
@@ -141,9 +151,10 @@ class GenchatApp(App[None]):
                 severity="warning",
                 timeout=10,
             )
-        self.run_worker(self._warm_up(), group="warm-up", exit_on_error=False)
+        self._warm_up()
         self.chat_history.open_soon()
 
+    @work(group="warm-up", exit_on_error=False)
     async def _warm_up(self) -> None:
         # A module that fails to import here fails again where it is used, and says so there;
         # memory is settled and servers are looked for either way.

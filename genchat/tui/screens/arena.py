@@ -23,13 +23,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Static
 
 from genchat.chat import Message, Target
 from genchat.errors import GenchatError
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.compare import MIN_PANE_WIDTH
 from genchat.tui.screens.dialogs import AskLine
+from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import ErrorMessage
 from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
@@ -145,7 +146,7 @@ class ArenaScreen(GenchatScreen[None]):
             for outcome, key in zip(OUTCOMES, "1234", strict=True):
                 yield Button(f"{key} {BUTTONS[outcome]}", id=f"vote-{outcome}", compact=True)
         yield PromptInput(id="prompt")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(PromptInput).focus()

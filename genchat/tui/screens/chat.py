@@ -12,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from genchat.chat import (
@@ -28,6 +27,7 @@ from genchat.reply import Reply
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.screens.base import GenchatScreen, needs_profiles
 from genchat.tui.watchdog import LoopWatchdog, Suspect
+from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import (
     AssistantMessage,
     ErrorMessage,
@@ -159,7 +159,7 @@ class ChatScreen(GenchatScreen[None]):
         yield VerticalScroll(id="messages")
         yield StatusBar(id="status")
         yield PromptInput(id="prompt")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._watchdog = LoopWatchdog(
@@ -169,8 +169,9 @@ class ChatScreen(GenchatScreen[None]):
         self.query_one("#messages", VerticalScroll).anchor()
         self.query_one("#prompt", PromptInput).focus()
         self._show_target()
-        self.run_worker(self._when_loaded(), group="start")
+        self._when_loaded()
 
+    @work(group="start")
     async def _when_loaded(self) -> None:
         """Once the app has its profiles: show the model, and open the conversation asked
         for at start."""

@@ -26,7 +26,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from genchat.chat import Message, Target
@@ -37,6 +37,7 @@ from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
+from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import ErrorMessage, stored_metrics, stored_reply
 from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
@@ -79,8 +80,11 @@ class CompareScreen(GenchatScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop_all", "Stop all", id="stop_all"),
-        Binding("ctrl+x", "stop_pane", "Stop pane", id="stop_pane", priority=True),
         Binding("ctrl+g", "regenerate_pane", "Retry pane", id="regenerate_pane"),
+        Binding("ctrl+o", "pick_pane_model", "Model", id="pick_pane_model"),
+        Binding("f3", "arena", "Arena", id="open_arena", tooltip="Vote blind between these"),
+        Binding("f2", "close", "Chat", id="close_compare", tooltip="Back to the chat"),
+        Binding("ctrl+x", "stop_pane", "Stop pane", id="stop_pane", priority=True),
         Binding(
             "ctrl+k",
             "keep_reply",
@@ -89,13 +93,10 @@ class CompareScreen(GenchatScreen[None]):
             priority=True,
             tooltip="Continue every pane from the current pane's last reply",
         ),
-        Binding("ctrl+o", "pick_pane_model", "Model", id="pick_pane_model"),
         Binding("ctrl+t", "pane_settings", "Settings", id="pane_settings"),
-        Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
         Binding("ctrl+r", "summary", "Summary", id="compare_summary"),
+        Binding("ctrl+s", "sync_scroll", "Sync scroll", id="sync_scroll"),
         Binding("ctrl+f", "one_pane", "One pane", id="one_pane"),
-        Binding("f3", "arena", "Arena", id="open_arena", tooltip="Vote blind between these"),
-        Binding("f2", "close", "Chat", id="close_compare", tooltip="Back to the chat"),
         Binding("alt+left", "move(-1)", "Previous pane", id="previous_pane", show=False),
         Binding("alt+right", "move(1)", "Next pane", id="next_pane", show=False),
     ]
@@ -137,7 +138,7 @@ class CompareScreen(GenchatScreen[None]):
                 yield pane
         yield Static(id="compare-mode")
         yield PromptInput(id="prompt")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     async def on_mount(self) -> None:
         self.query_one(PromptInput).focus()

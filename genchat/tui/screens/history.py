@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from genchat.chat import Target
@@ -33,6 +33,7 @@ from genchat.store import Conversation, SearchHit, Store
 from genchat.tui.history import ChatHistory
 from genchat.tui.screens.dialogs import AskLine, Choose, Confirm
 from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.widgets.keybar import KeyBar
 
 PAGE = 100
 """Conversations loaded at a time."""
@@ -102,7 +103,7 @@ class HistoryScreen(Screen[HistoryChoice | None]):
             yield Input(placeholder="search every message: words or word prefixes", id="search")
             yield OptionList(id="history-list")
             yield Static("loading…", id="history-status")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#history-list", OptionList).can_focus = False

@@ -13,13 +13,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from genchat.leaderboard import COLUMNS, NUMERIC, plot, rows, to_csv, to_markdown
 from genchat.paths import data_dir
 from genchat.ratings import Leaderboard, leaderboard
 from genchat.store import Store
 from genchat.tui.screens.summary import write_file
+from genchat.tui.widgets.keybar import KeyBar
 from genchat.votes import Ballot
 
 DAY_S = 24 * 3600
@@ -67,7 +68,7 @@ class LeaderboardScreen(Screen[None]):
             yield DataTable(id="board-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="board-plot")
             yield Static(id="board-summary")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._count()

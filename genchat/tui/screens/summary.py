@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from genchat.comparison import Turn, markdown, metrics_table, summarize, word_diff
 from genchat.paths import data_dir
+from genchat.tui.widgets.keybar import KeyBar
 
 DIFF_STYLES = {"same": "", "removed": "strike red", "added": "bold green"}
 
@@ -59,7 +60,7 @@ class CompareSummary(Screen[None]):
             yield DataTable(id="summary-table", cursor_type="none", zebra_stripes=True)
             yield Static(id="diff-title")
             yield Static(id="diff")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
