@@ -5,9 +5,10 @@
 The yardstick is the least a Textual chat app can be: a `TextArea`, a `Static` and a `Footer`.
 It and genchat (on an `openai` profile, and on the default embedded profile) each start in a
 fresh process, in a pseudo-terminal of 160x50, alternating, so that the ratios are measured side
-by side. "Ready" is the moment a key typed into the prompt shows on the screen: the first frame
-is drawn and the prompt takes keys. A marker key is typed every 10 ms from launch (the terminal's
-own echo is off, so only the app can show it), and the clock stops when the app draws it.
+by side: each ratio is the median over the rounds of the ratio within a round. "Ready" is the
+moment a key typed into the prompt shows on the screen: the first frame is drawn and the prompt
+takes keys. A marker key is typed every 10 ms from launch (the terminal's own echo is off, so
+only the app can show it), and the clock stops when the app draws it.
 
 `genchat --help` and `genchat ask` up to its first token are timed against a bare
 `python -c pass`. Last, what the first screen imports: the time each library takes to import
@@ -312,6 +313,16 @@ def genchat_home() -> Iterator[tuple[dict[str, str], str]]:
         )
 
 
+def paired_ratios(runs: dict[str, list[float]], yardstick: str) -> dict[str, float]:
+    """Each command over the yardstick: the median of the ratios of the runs made in the same
+    round, one just after the other. A machine's load drifts between rounds more than within
+    one, so pairing the runs keeps that drift out of the ratio."""
+    return {
+        name: statistics.median(t / y for t, y in zip(times, runs[yardstick], strict=True))
+        for name, times in runs.items()
+    }
+
+
 def measure(rounds: int = 5) -> dict[str, Any]:
     with genchat_home() as (env, remote):
         commands = {
@@ -337,16 +348,14 @@ def measure(rounds: int = 5) -> dict[str, Any]:
             times["help"].append(time_to_exit(help_cmd, env))
             times["ask_first_token"].append(time_to_first_byte(ask_cmd, env))
 
-        ready_med = {name: statistics.median(values) for name, values in ready.items()}
-        yardstick = ready_med["bare Textual app"]
         med = {name: statistics.median(values) for name, values in times.items()}
         return {
             "rounds": rounds,
-            "ready_s": ready_med,
-            "ready_over_bare": {name: value / yardstick for name, value in ready_med.items()},
+            "ready_s": {name: statistics.median(values) for name, values in ready.items()},
+            "ready_over_bare": paired_ratios(ready, "bare Textual app"),
             "median_s": med,
-            "help_over_python": med["help"] / med["python"],
-            "ask_first_token_over_python": med["ask_first_token"] / med["python"],
+            "help_over_python": paired_ratios(times, "python")["help"],
+            "ask_first_token_over_python": paired_ratios(times, "python")["ask_first_token"],
             "phases_s": {
                 "bare Textual app": phases("", env, rounds),
                 "openai profile": phases(remote, env, rounds),
