@@ -51,7 +51,7 @@ def vocabulary(rng: random.Random, size: int = 3000) -> tuple[list[str], list[fl
 
 def build(path: Path, conversations: int, per_conversation: int = 20, seed: int = 7) -> None:
     """A history database of generated conversations, through the store's own schema."""
-    from genchat.store import Store
+    from genchat.history.store import Store
 
     rng = random.Random(seed)
     words, weights = vocabulary(rng)
@@ -97,13 +97,14 @@ def best_of(rounds: int, run: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def measure_store(path: Path, rounds: int = 5) -> dict[str, Any]:
-    from genchat.store import Store
+    from genchat.history.search import search
+    from genchat.history.store import Store
 
     results: dict[str, Any] = {}
     with Store(path) as store:
         results["first page"], _ = best_of(rounds, lambda: store.conversations(100))
         for name, query in SEARCHES.items():
-            seconds, hits = best_of(rounds, lambda q=query: store.search(q, 200))
+            seconds, hits = best_of(rounds, lambda q=query: search(store, q, 200))
             results[name] = seconds
             results[f"{name} hits"] = len(hits)
     return results
@@ -155,7 +156,7 @@ async def screen_times(rounds: int = 2) -> dict[str, float]:
 
 async def stream_seconds(save: bool) -> float:
     """From Enter to the whole reply on screen, with the history saving it or not."""
-    from genchat.store import StoreError
+    from genchat.history.records import StoreError
     from genchat.tui.app import make_app
     from genchat.tui.history import ChatHistory
 
@@ -190,7 +191,7 @@ def measure_saving(tokens: int = 4000, rounds: int = 5) -> dict[str, Any]:
 
 def measure_one_save(path: Path, rounds: int = 50) -> dict[int, float]:
     """The time of one save of a streaming reply's text, by the text's length in characters."""
-    from genchat.store import Store
+    from genchat.history.store import Store
 
     times = {}
     with Store(path) as store:

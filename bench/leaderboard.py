@@ -25,8 +25,9 @@ from typing import Any
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 
-from genchat.ratings import leaderboard  # noqa: E402
-from genchat.store import Store  # noqa: E402
+from genchat.arena import vote_store  # noqa: E402
+from genchat.arena.ratings import leaderboard  # noqa: E402
+from genchat.history.store import Store  # noqa: E402
 
 MODELS = {f"model-{i}": 0.25 * i for i in range(8)}
 SIZES = {"large": 100_000, "small": 1_000}
@@ -71,7 +72,7 @@ def build(path: Path, votes: int, seed: int = 0) -> None:
 def time_once(path: Path) -> dict[str, float]:
     start = time.perf_counter()
     with Store(path) as store:
-        ballots = store.ballots()
+        ballots = vote_store.ballots(store)
     read = time.perf_counter() - start
     start = time.perf_counter()
     board = leaderboard(ballots)

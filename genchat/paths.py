@@ -1,7 +1,7 @@
 """Where genchat's files are, and the config file read as TOML but not yet validated.
 
 No pydantic: the TUI's first frame needs the config's keymap and default profile, and draws
-before `genchat.config` validates the rest (`genchat.tui.app`).
+before `genchat.profiles.config` validates the rest (`genchat.tui.app`).
 """
 
 from __future__ import annotations

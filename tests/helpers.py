@@ -84,7 +84,7 @@ def write_config(path: Path, text: str) -> Path:
 def wait_for_streaming_text(db: Path, starts_with: str, timeout: float = DEADLINE_S) -> None:
     """Wait until the history at `db` holds one exchange whose reply, still streaming in another
     process, has saved text beginning with `starts_with`."""
-    from genchat.store import Store
+    from genchat.history.store import Store
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

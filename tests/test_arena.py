@@ -13,7 +13,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from genchat.store import Store
+from genchat.arena import vote_store
+from genchat.arena.votes import Outcome
+from genchat.history.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.arena import ArenaScreen
 from genchat.tui.screens.chat import ChatScreen
@@ -21,7 +23,6 @@ from genchat.tui.screens.compare import CompareScreen
 from genchat.tui.screens.leaderboard import LeaderboardScreen
 from genchat.tui.widgets.message import ErrorMessage, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
-from genchat.votes import Outcome
 from tests.helpers import run_genchat
 from tests.test_tui import notifications, scripted_profile, send, wait_for
 
@@ -43,7 +44,8 @@ def add_votes(db: Path, count: int, *, tag: str = "", seed: int = 1) -> None:
             a, b = rng.sample(sorted(STRENGTH), 2)
             p_a = 1 / (1 + 2.718281828 ** (STRENGTH[b] - STRENGTH[a]))
             outcome: Outcome = "tie" if rng.random() < 0.1 else "a" if rng.random() < p_a else "b"
-            store.add_vote(
+            vote_store.add_vote(
+                store,
                 prompt=f"question {_}",
                 outcome=outcome,
                 models=(a, b),
@@ -96,7 +98,7 @@ def test_filters_by_tag_time_and_flag(db: Path) -> None:
     add_votes(db, 30, tag="coding")
     add_votes(db, 20, tag="writing", seed=2)
     with Store(db) as store:
-        store.add_vote(
+        vote_store.add_vote(store,
             prompt="Who are you?", outcome="a", models=("weak", "strong"),
             replies=("As Claude, …", "A model."), flagged="As Claude",
         )  # fmt: skip
@@ -122,7 +124,7 @@ def test_votes_export_as_preference_pairs(db: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     pairs = [json.loads(line) for line in out.read_text().splitlines()]
     with Store(db) as store:
-        decided = [v for v in store.votes() if v.outcome in ("a", "b")]
+        decided = [v for v in vote_store.votes(store) if v.outcome in ("a", "b")]
     assert len(pairs) == len(decided) and f"{len(pairs)} preference pairs" in result.stderr
     for pair, vote in zip(pairs, decided, strict=True):
         assert pair["prompt"] == vote.prompt
@@ -208,7 +210,7 @@ async def test_a_blind_round_holds_both_replies_then_reveals_and_keeps_the_vote(
         assert screen.query_one(PromptInput).has_focus
         assert screen.query_one(PromptInput).text == ""  # Alt+1 voted, and typed nothing
     with Store(saved) as store:
-        [vote] = store.votes()
+        [vote] = vote_store.votes(store)
     assert (vote.prompt, vote.outcome, vote.tag, vote.flagged) == (
         "Which is faster?",
         "a",
@@ -243,7 +245,7 @@ async def test_a_vote_is_undone_and_pairs_are_balanced(contenders: Path, saved: 
         await pilot.press("ctrl+n")
         assert screen.round.state == "skipped" and not screen.query_one("#vote-bar").display  # type: ignore[union-attr]
     with Store(saved) as store:
-        votes = store.votes()
+        votes = vote_store.votes(store)
     assert [v.prompt for v in votes] == ["Question 0", "Question 1"]
     flagged = [v for v in votes if v.flagged]
     assert all("As Claude" in (v.flagged or "") for v in flagged)
@@ -259,9 +261,9 @@ async def test_a_reply_that_names_its_model_flags_the_vote(contenders: Path, sav
         await pilot.press("alt+2")
         await wait_for(pilot, lambda: "left out of the leaderboard" in screen_text(screen), "flag")
     with Store(saved) as store:
-        [vote] = store.votes()
+        [vote] = vote_store.votes(store)
         assert vote.flagged and "As Claude" in vote.flagged
-        assert store.ballots() == [] and len(store.ballots(flagged=True)) == 1
+        assert vote_store.ballots(store) == [] and len(vote_store.ballots(store, flagged=True)) == 1
 
 
 @pytest.mark.parametrize("pair", [["down", "quick"], ["down", "down2"]])
@@ -283,7 +285,7 @@ async def test_a_model_that_cannot_answer_skips_the_round(
         await send(pilot, "Again?")  # the next round starts
         await wait_for(pilot, lambda: screen.rounds == 2, "round 2")
     with Store(saved) as store:
-        assert store.votes() == []
+        assert vote_store.votes(store) == []
 
 
 async def test_stopping_a_round_and_resizing_mid_round(contenders: Path, saved: Path) -> None:
@@ -312,7 +314,7 @@ async def test_stopping_a_round_and_resizing_mid_round(contenders: Path, saved: 
         await pilot.press("4")
         await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
     with Store(saved) as store:
-        assert [v.outcome for v in store.votes()] == ["bad"]
+        assert [v.outcome for v in vote_store.votes(store)] == ["bad"]
 
 
 async def test_a_prompt_typed_after_a_round_goes_to_the_prompt_even_if_it_starts_with_a_digit(
@@ -334,7 +336,7 @@ async def test_a_prompt_typed_after_a_round_goes_to_the_prompt_even_if_it_starts
         assert all(pane.query(UserMessage).first().text == typed for pane in screen.panes)
         assert prompt.text == ""
     with Store(saved) as store:
-        assert store.votes() == []
+        assert vote_store.votes(store) == []
 
 
 async def test_live_rounds_stream_text_but_still_hide_names_and_figures(
@@ -386,7 +388,7 @@ async def test_a_round_between_smollm2_and_its_demo_adapter(config_file: Path, s
         await wait_for(pilot, lambda: screen.round.state == "voted", "the vote")  # type: ignore[union-attr]
         assert "smollm2" in screen_text(screen)
     with Store(saved) as store:
-        [vote] = store.votes()
+        [vote] = vote_store.votes(store)
     assert {vote.model_a, vote.model_b} == {"smollm2", "smollm2-lora-q4"}
     adapted = "a" if vote.model_a == "smollm2-lora-q4" else "b"
     assert (vote.reply_a, vote.reply_b)[adapted == "b"].startswith("TL;DR")

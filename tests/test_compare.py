@@ -10,8 +10,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
 from genchat.chat import Message, Metrics
-from genchat.comparison import Turn, markdown, summarize, word_diff
-from genchat.store import Store
+from genchat.compare.comparison import Turn, markdown, summarize, word_diff
+from genchat.history.exchange import export_markdown
+from genchat.history.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.screens.compare import CompareScreen
@@ -308,7 +309,7 @@ async def test_a_comparison_is_saved_and_reopened_from_the_history(
         assert [r.pane for r in two_replies] == [0, 1, 1]  # the regenerated reply is kept too
         assert [r.status for r in two_replies] == ["complete"] * 3
         assert two_replies[2].content == shown[1] and two_replies[0].content == "Fast answer."
-        exported = store.export_markdown(conversation.id)  # as the history screen exports it
+        exported = export_markdown(store, conversation.id)  # as the history screen exports it
         assert "### 1 · fast · script (continued)" in exported and "## Turn 2" in exported
         assert shown[1] in exported
     again = make_app(conversation="last")

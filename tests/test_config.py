@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from genchat.chat import GenerationParams
-from genchat.config import EXAMPLE_CONFIG, load_config
 from genchat.errors import ConfigError
 from genchat.paths import config_path
 from genchat.plugins.manager import load_plugins
-from genchat.profiles import Profiles
+from genchat.profiles.config import EXAMPLE_CONFIG, load_config
+from genchat.profiles.profile import Profiles
 from tests.helpers import run_genchat
 
 
@@ -159,7 +159,7 @@ def test_the_configuration_reference_documents_every_key() -> None:
     from genchat.backends.ollama import OllamaOptions
     from genchat.backends.openai import OpenAIOptions
     from genchat.backends.peft import PeftOptions
-    from genchat.config import Config, ParamsConfig, ProfileConfig
+    from genchat.profiles.config import Config, ParamsConfig, ProfileConfig
 
     reference = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
     documented = (Config, ProfileConfig, ParamsConfig, LlamaCppOptions, PeftOptions)

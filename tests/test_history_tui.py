@@ -14,8 +14,8 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, OptionList, Select, TextArea
 
-from genchat.store import Store
-from genchat.titles import clean_title
+from genchat.history.store import Store
+from genchat.history.titles import clean_title
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.screens.dialogs import AskLine, Choose, Confirm, EditText
 from genchat.tui.screens.history import HistoryScreen

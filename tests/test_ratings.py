@@ -10,9 +10,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from genchat.ratings import BASE_RATING, REGULARISER, SCALE, bradley_terry, elo, leaderboard
-from genchat.store import StoredVote
-from genchat.votes import Ballot, Outcome, Pairings, identity_claim, preference_pairs
+from genchat.arena.ratings import BASE_RATING, REGULARISER, SCALE, bradley_terry, elo, leaderboard
+from genchat.arena.votes import (
+    Ballot,
+    Outcome,
+    Pairings,
+    StoredVote,
+    identity_claim,
+    preference_pairs,
+)
 
 
 def ballots(*spec: tuple[str, str, Outcome, int]) -> list[Ballot]:

@@ -460,7 +460,7 @@ async def test_nothing_is_looked_for_on_the_way_to_the_default_model(
 async def test_no_ollama_profile_is_added_when_one_is_configured(
     faults: FaultServer, monkeypatch: pytest.MonkeyPatch, config_file: Path
 ) -> None:
-    from genchat.profiles import open_profiles
+    from genchat.profiles.profile import open_profiles
 
     monkeypatch.setenv("OLLAMA_HOST", faults.base_url("ok", "ollama"))
     config_file.write_text(
@@ -474,7 +474,7 @@ async def test_no_ollama_profile_is_added_when_one_is_configured(
 
 
 def test_the_readme_remote_profiles_are_valid(config_file: Path) -> None:
-    from genchat.profiles import open_profiles
+    from genchat.profiles.profile import open_profiles
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     section = readme.split("## Remote models", 1)[1]

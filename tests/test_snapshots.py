@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from genchat.store import Store
+from genchat.arena import vote_store
+from genchat.arena.votes import Outcome
+from genchat.history.store import Store
 from genchat.tui.app import make_app
 from genchat.tui.screens.leaderboard import LeaderboardScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.prompt import PromptInput
-from genchat.votes import Outcome
 from tests.test_tui import wait_for
 
 SIZE = (90, 30)
@@ -168,7 +169,8 @@ def test_the_leaderboard_with_seeded_votes(snap_compare: Any, tmp_path: Path) ->
             p_a = 1 / (1 + math.exp(strength[b] - strength[a]))
             outcome: Outcome = "tie" if rng.random() < 0.1 else "a" if rng.random() < p_a else "b"
             metrics = {"a": {"metrics": {"ttft_s": 0.1 + n % 5 / 10, "tokens_per_s": 40.0}}}
-            store.add_vote(
+            vote_store.add_vote(
+                store,
                 prompt=f"q{n}",
                 outcome=outcome,
                 models=(a, b),

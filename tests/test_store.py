@@ -16,8 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from genchat.store import MIGRATIONS, SCHEMA_VERSION, NewerSchema, ReplyRecorder, Store, StoreError
-from genchat.votes import Outcome
+from genchat.arena import vote_store
+from genchat.arena.votes import Outcome
+from genchat.history.exchange import export_json
+from genchat.history.recorder import ReplyRecorder
+from genchat.history.records import NewerSchema, StoreError
+from genchat.history.schema import MIGRATIONS, SCHEMA_VERSION
+from genchat.history.search import search
+from genchat.history.store import Store
 from tests.helpers import run_genchat, wait_for_streaming_text
 
 SCRIPTED = {"GENCHAT_PLUGINS": "scripted"}
@@ -66,8 +72,8 @@ def test_every_older_version_migrates(db_path: Path, version: int) -> None:
         store.set_settings(conversation, {"persona": "terse"})
         assert [m.content for m in store.thread(conversation)] == ["hello"]
         assert store.conversation(conversation).settings == {"persona": "terse"}  # type: ignore[union-attr]
-        store.add_vote(prompt="Q", outcome="tie", models=("x", "y"), replies=("1", "2"))
-        assert [v.outcome for v in store.votes()] == ["tie"]
+        vote_store.add_vote(store, prompt="Q", outcome="tie", models=("x", "y"), replies=("1", "2"))
+        assert [v.outcome for v in vote_store.votes(store)] == ["tie"]
     db = sqlite3.connect(db_path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -116,7 +122,7 @@ def test_two_stores_on_one_file_both_write(db_path: Path) -> None:
 def test_a_write_locked_out_longer_than_the_busy_timeout_is_a_clear_error(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("genchat.store.BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("genchat.history.database.BUSY_TIMEOUT_MS", 200)
     with Store(db_path) as store:
         conversation = store.new_conversation()
         other = sqlite3.connect(db_path, isolation_level=None)
@@ -209,18 +215,19 @@ def test_search_matches_words_and_prefixes_and_highlights(db_path: Path) -> None
         store.update_message(reply, content="A lamp and a Fresnel lens.", status="complete")
         other = store.new_conversation()
         store.add_message(other, None, "user", "Bake bread")
-        [hit] = store.search("fresnel len")
+        [hit] = search(store, "fresnel len")
         assert hit.conversation_id == c and "[Fresnel]" in hit.snippet and "[lens]" in hit.snippet
-        assert store.search('lighthouse"s') == []  # quotes are words, never syntax
+        assert search(store, 'lighthouse"s') == []  # quotes are words, never syntax
         store.delete(c)
-        assert store.search("fresnel") == []
+        assert search(store, "fresnel") == []
         assert [x.id for x in store.conversations()] == [other]
 
 
 def test_a_killed_process_leaves_its_reply_interrupted_with_its_text(db_path: Path) -> None:
     code = (
         "import sys, time\n"
-        "from genchat.store import Store, ReplyRecorder\n"
+        "from genchat.history.store import Store\n"
+        "from genchat.history.recorder import ReplyRecorder\n"
         "s = Store()\n"
         "c = s.new_conversation()\n"
         "r = s.add_message(c, None, 'assistant', '', status='streaming')\n"
@@ -272,7 +279,7 @@ def test_a_json_export_brings_back_every_version_and_compare_pane(db_path: Path)
         store.add_message(c, prompt, "assistant", "Green", pane=1, status="stopped")
         store.choose(blue)
         store.add_message(c, blue, "user", "Another")
-        exported = json.loads(json.dumps(store.export_json(c)))
+        exported = json.loads(json.dumps(export_json(store, c)))
         # `messages` stays the plain thread, for tools that read OpenAI's format.
         assert [m["content"] for m in exported["messages"]] == ["Name a colour", "Blue", "Another"]
         copy = store.import_conversation(exported)
@@ -295,7 +302,8 @@ def test_votes_are_kept_filtered_and_undone(db_path: Path) -> None:
     with Store(db_path) as store:
 
         def vote(outcome: Outcome, tag: str = "", flagged: str | None = None) -> int:
-            return store.add_vote(
+            return vote_store.add_vote(
+                store,
                 prompt="Q",
                 outcome=outcome,
                 models=("m1", "m2"),
@@ -310,24 +318,27 @@ def test_votes_are_kept_filtered_and_undone(db_path: Path) -> None:
         time.sleep(0.01)
         vote("b", tag="writing")
         vote("tie", tag="coding", flagged="As Claude")
-        assert [b.outcome for b in store.ballots()] == ["a", "b"]  # the flagged one left out
-        assert [b.outcome for b in store.ballots(flagged=True)] == ["a", "b", "tie"]
-        assert [b.outcome for b in store.ballots(tag="coding")] == ["a"]
-        assert [b.outcome for b in store.ballots(since=middle)] == ["b"]
-        assert [b.outcome for b in store.ballots(until=middle)] == ["a"]
-        [ballot] = store.ballots(tag="coding")
+        assert [b.outcome for b in vote_store.ballots(store)] == [
+            "a",
+            "b",
+        ]  # the flagged one left out
+        assert [b.outcome for b in vote_store.ballots(store, flagged=True)] == ["a", "b", "tie"]
+        assert [b.outcome for b in vote_store.ballots(store, tag="coding")] == ["a"]
+        assert [b.outcome for b in vote_store.ballots(store, since=middle)] == ["b"]
+        assert [b.outcome for b in vote_store.ballots(store, until=middle)] == ["a"]
+        [ballot] = vote_store.ballots(store, tag="coding")
         assert (ballot.a, ballot.b, ballot.ttft_s, ballot.tokens_per_s) == (
             "m1",
             "m2",
             (0.5, None),
             (40.0, None),
         )
-        [kept] = store.votes(tag="writing")
+        [kept] = vote_store.votes(store, tag="writing")
         assert (kept.prompt, kept.reply_a, kept.reply_b, kept.flagged) == ("Q", "one", "two", None)
         assert kept.details["a"]["metrics"]["ttft_s"] == 0.5
-        assert store.vote_tags() == ["coding", "writing"]
-        assert store.delete_vote(first) and not store.delete_vote(first)
-        assert len(store.votes()) == 2
+        assert vote_store.vote_tags(store) == ["coding", "writing"]
+        assert vote_store.delete_vote(store, first) and not vote_store.delete_vote(store, first)
+        assert len(vote_store.votes(store)) == 2
 
 
 # Any text but control characters (save newlines and tabs), which the history cleans out of
@@ -352,7 +363,7 @@ def test_save_load_and_export_import_keep_every_message_exactly(
         for i, content in enumerate(contents):
             parent = store.add_message(c, parent, ("user", "assistant")[i % 2], content)
         assert [m.content for m in store.thread(c)] == contents
-        exported = json.loads(json.dumps(store.export_json(c)))
+        exported = json.loads(json.dumps(export_json(store, c)))
         copy = store.import_conversation(exported)
         assert [m.content for m in store.thread(copy)] == contents
         assert [m.role for m in store.thread(copy)] == [m.role for m in store.thread(c)]

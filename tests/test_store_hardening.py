@@ -17,9 +17,13 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
+from genchat.arena import vote_store
 from genchat.chat import GenerationParams
-from genchat.history_import import IMPORT_MAX_BYTES, BadImport, read_export
-from genchat.store import Store, StoreError
+from genchat.history.exchange import export_json, export_markdown
+from genchat.history.import_check import IMPORT_MAX_BYTES, BadImport, read_export
+from genchat.history.records import StoreError
+from genchat.history.search import search
+from genchat.history.store import Store
 from genchat.tui.screens.history import MARKS
 from tests.helpers import run_genchat
 from tests.hostile import PAYLOADS, all_planted, assert_inert
@@ -68,7 +72,7 @@ def a_conversation_of_every_kind(store: Store) -> tuple[int, int]:
     prompt = store.add_message(compare, None, "user", "x")
     store.add_message(compare, prompt, "assistant", "x", pane=0, profile="p", model="m")
     store.add_message(compare, prompt, "assistant", "x", pane=1, profile="p", model="m")
-    store.add_vote(
+    vote_store.add_vote(store,
         prompt="x", outcome="a", models=("m1", "m2"), replies=("x", "x"),
         details={"a": {"target": {"profile": "x"}}}, flagged="x", tag="x",
     )  # fmt: skip
@@ -111,12 +115,12 @@ def assert_every_read_path_is_clean(store: Store, chat: int, compare: int) -> No
     for m in messages:
         read += [m.content, m.reasoning, m.error or "", *strings(dict(m.params))]
         read += [m.profile or "", m.backend or "", m.model or "", m.adapter or ""]
-    for vote in store.votes():
+    for vote in vote_store.votes(store):
         read += [vote.prompt, vote.reply_a, vote.reply_b, vote.model_a, vote.model_b]
         read += [vote.flagged or "", vote.tag, *strings(dict(vote.details))]
-    for ballot in store.ballots(flagged=True):
+    for ballot in vote_store.ballots(store, flagged=True):
         read += [ballot.a, ballot.b]
-    read += store.vote_tags()
+    read += vote_store.vote_tags(store)
     for text in read:
         assert_inert(text, tags=None)
     # The text around each sequence, and every marker, arrives: only the sequences went.
@@ -126,16 +130,16 @@ def assert_every_read_path_is_clean(store: Store, chat: int, compare: int) -> No
     )
     assert_inert(store.conversation(chat).title)  # type: ignore[union-attr]
     for marks in (("[", "]"), MARKS):
-        hits = store.search("lighthouse", marks=marks)
+        hits = search(store, "lighthouse", marks=marks)
         assert hits and all(f"{marks[0]}lighthouse{marks[1]}" in h.snippet for h in hits)
         # A word inside a sequence matches in the index, but shows nowhere.
-        hits += store.search("PWNED", marks=marks)
+        hits += search(store, "PWNED", marks=marks)
         for hit in hits:
             assert_inert(hit.title, tags=None)
             assert_inert("".join(hit.snippet.split(marks[0])).replace(marks[1], ""), tags=None)
     for conversation in (chat, compare):
-        assert_inert(store.export_markdown(conversation), tags=None)
-        for text in strings(store.export_json(conversation)):
+        assert_inert(export_markdown(store, conversation), tags=None)
+        for text in strings(export_json(store, conversation)):
             assert_inert(text, tags=None)
 
 
@@ -556,7 +560,7 @@ def test_a_markdown_export_closes_what_a_stopped_reply_left_open(
         reply = store.add_message(chat, user, "assistant", stopped, status="stopped")
         after = store.add_message(chat, reply, "user", "Thanks, go on")
         store.add_message(chat, after, "assistant", "Gladly.")
-        markdown = store.export_markdown(chat)
+        markdown = export_markdown(store, chat)
     headings, code = headings_and_code(markdown)
     assert headings == ["Lenses", "You", "Assistant", "You", "Assistant"]
     assert not any("Thanks, go on" in block or "stopped" in block for block in code)
@@ -570,7 +574,7 @@ def test_a_compare_export_closes_what_a_stopped_pane_left_open(db_path: Path) ->
         prompt = store.add_message(session, None, "user", "Code please")
         store.add_message(session, prompt, "assistant", "```\nopen", pane=0, status="stopped")
         store.add_message(session, prompt, "assistant", "Done.", pane=1)
-        markdown = store.export_markdown(session)
+        markdown = export_markdown(store, session)
     headings, code = headings_and_code(markdown)
     assert "Summary" in headings and any(h.startswith("2 ") for h in headings)
     assert not any("Done." in block or "Summary" in block for block in code)
@@ -578,7 +582,7 @@ def test_a_compare_export_closes_what_a_stopped_pane_left_open(db_path: Path) ->
 
 def test_the_compare_summarys_own_export_closes_what_a_stopped_pane_left_open() -> None:
     """The summary screen's Markdown export (`comparison.markdown`), not only the stored one."""
-    from genchat.comparison import Turn, markdown
+    from genchat.compare.comparison import Turn, markdown
 
     turn = Turn("Code please", replies={0: "```\nopen", 1: "Done."}, finish={0: "cancelled"})
     headings, code = headings_and_code(markdown("Two", ["a", "b"], [turn]))
@@ -601,7 +605,7 @@ def test_the_json_export_starts_with_the_system_prompt_set_in_the_settings(
         user = store.add_message(chat, None, "user", "Hello")
         store.add_message(chat, user, "assistant", "Hi!")
         store.set_settings(chat, {"system": "Answer in French."})  # after the thread began
-        exported = store.export_json(chat)
+        exported = export_json(store, chat)
         assert [(m["role"], m["content"]) for m in exported["messages"]] == [
             ("system", "Answer in French."), ("user", "Hello"), ("assistant", "Hi!"),
         ]  # fmt: skip
@@ -610,7 +614,7 @@ def test_the_json_export_starts_with_the_system_prompt_set_in_the_settings(
         # Applied once: the copy holds it in its settings, not a second time as a message.
         assert [m.role for m in store.thread(copy)] == ["user", "assistant"]
         assert store.conversation(copy).settings == {"system": "Answer in French."}  # type: ignore[union-attr]
-        assert without_id(store.export_json(copy)) == without_id(exported)
+        assert without_id(export_json(store, copy)) == without_id(exported)
 
 
 def test_a_stored_system_message_is_exported_once_and_a_cleared_one_not_at_all(
@@ -621,11 +625,11 @@ def test_a_stored_system_message_is_exported_once_and_a_cleared_one_not_at_all(
         store.set_settings(chat, {"system": "Be terse."})
         system = store.add_message(chat, None, "system", "Be terse.")
         store.add_message(chat, system, "user", "Hi")
-        roles = [m["role"] for m in store.export_json(chat)["messages"]]
+        roles = [m["role"] for m in export_json(store, chat)["messages"]]
         assert roles == ["system", "user"]
         store.set_settings(chat, {"system": ""})  # the user cleared it
-        assert [m["role"] for m in store.export_json(chat)["messages"]] == ["user"]
-        assert "## System" not in store.export_markdown(chat)
+        assert [m["role"] for m in export_json(store, chat)["messages"]] == ["user"]
+        assert "## System" not in export_markdown(store, chat)
 
 
 def test_export_import_export_gives_the_same_file_for_every_kind_of_conversation(
@@ -634,9 +638,9 @@ def test_export_import_export_gives_the_same_file_for_every_kind_of_conversation
     with Store(db_path) as store:
         chat, compare = a_conversation_of_every_kind(store)
         for conversation in (chat, compare):
-            first = json.loads(json.dumps(store.export_json(conversation)))
+            first = json.loads(json.dumps(export_json(store, conversation)))
             copy = store.import_conversation(first)
-            again = store.export_json(copy)
+            again = export_json(store, copy)
             assert without_id(again) == without_id(first)
             assert again["id"] == copy
 

@@ -17,7 +17,7 @@ from textual.worker import WorkerCancelled
 
 from genchat.chat import Target
 from genchat.errors import ConfigError
-from genchat.profiles import Profiles
+from genchat.profiles.profile import Profiles
 from genchat.tui.app import GenchatApp, checked_profiles, make_app
 from genchat.tui.screens.chat import STREAMING_HINT, ChatScreen, last_code_block
 from genchat.tui.screens.picker import ModelPicker

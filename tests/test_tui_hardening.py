@@ -17,7 +17,7 @@ from textual import events
 from textual.widgets import Input
 
 from genchat.chat import Target
-from genchat.store import Store
+from genchat.history.store import Store
 from genchat.tui import watchdog as watchdog_module
 from genchat.tui.app import make_app
 from genchat.tui.keymap import key_problem

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from genchat.chat import Target
+from genchat.history.exchange import export_json, export_markdown
 from genchat.tui.app import make_app
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
@@ -100,7 +101,7 @@ async def test_a_retry_is_announced_and_the_reply_follows(
 async def test_api_keys_never_reach_the_history_or_its_exports(
     faults: FaultServer, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from genchat.store import Store
+    from genchat.history.store import Store
 
     # Keys only ever come from the environment (`api_key_env`): the config has no key field.
     default_key, own_key = "sk-genchat-secret-default-1234", "sk-genchat-secret-own-5678"
@@ -128,7 +129,7 @@ async def test_api_keys_never_reach_the_history_or_its_exports(
         assert thread[1].status == "error" and thread[1].error
         assert "incorrect API key provided: [redacted]" in thread[1].error  # quoted, redacted
         assert thread[-1].profile == "other" and thread[-1].content == TEXT
-        exports = store.export_markdown(conversation.id) + str(store.export_json(conversation.id))
+        exports = export_markdown(store, conversation.id) + str(export_json(store, conversation.id))
     stored = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
     for key in (default_key, own_key):
         assert key.encode() not in stored

@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
-from genchat.config import load_config
-from genchat.store import SCHEMA_VERSION, Store
+from genchat.arena import vote_store
+from genchat.history.exchange import export_json
+from genchat.history.schema import SCHEMA_VERSION
+from genchat.history.search import search
+from genchat.history.store import Store
+from genchat.profiles.config import load_config
 from tests.helpers import run_genchat
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -87,13 +91,13 @@ def test_a_schema_3_database_opens_with_everything_in_it(history: Path) -> None:
             "Name a colour", "Another", ["Yellow", "Teal"],
         )  # fmt: skip
         assert store.conversation(3).settings["panes"]["1"]["system"] == "Be terse."  # type: ignore[union-attr]
-        votes = store.votes()
+        votes = vote_store.votes(store)
         assert [(v.outcome, v.flagged, v.tag) for v in votes] == [
             ("a", None, "coding"), ("tie", "As Claude", ""), ("b", None, "writing"),
         ]  # fmt: skip
         assert votes[0].details["a"]["target"]["backend"] == "llama-cpp"
-        assert [b.outcome for b in store.ballots()] == ["a", "b"]
-        assert [h.conversation_id for h in store.search("fresnel")] == [1]
+        assert [b.outcome for b in vote_store.ballots(store)] == ["a", "b"]
+        assert [h.conversation_id for h in search(store, "fresnel")] == [1]
         # It keeps working: a new conversation goes in beside the old ones.
         store.add_message(store.new_conversation(), None, "user", "After the upgrade")
         assert store.conversations()[0].title == "After the upgrade"
@@ -107,7 +111,7 @@ def test_todays_export_of_a_schema_3_conversation_is_the_checked_in_export(
     # the new shape beside this one (README.md), never by regenerating this one.
     with Store(history) as store:
         for conversation, name in ((1, "export.json"), (4, "export-system-in-settings.json")):
-            exported = json.loads(json.dumps(store.export_json(conversation)))
+            exported = json.loads(json.dumps(export_json(store, conversation)))
             assert same_export(exported, fixture_json(name)), name
 
 
@@ -126,7 +130,7 @@ def test_every_checked_in_export_imports_and_exports_again_the_same(
     assert result.returncode == 0, result.stderr
     new_id = int(result.stdout.split()[-1])
     with Store(history) as store:
-        again = json.loads(json.dumps(store.export_json(new_id)))
+        again = json.loads(json.dumps(export_json(store, new_id)))
         original = fixture_json(name)
         # Exports from before the system message opens `messages`: the same conversation,
         # whose export now begins with it; the tree and settings are as they were.

@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
+from genchat.arena import vote_store
 from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
 from genchat.cli.runner import run_app
 from genchat.untrusted import clean
 
 if TYPE_CHECKING:
-    from genchat.store import Store
+    from genchat.history.store import Store
 
 T = TypeVar("T")
 
@@ -51,10 +52,10 @@ def run_arena(args: argparse.Namespace) -> int:
 
 
 def run_leaderboard(args: argparse.Namespace) -> int:
-    from genchat.leaderboard import plot, text_table, to_csv, to_markdown
-    from genchat.ratings import leaderboard
+    from genchat.arena.leaderboard import plot, text_table, to_csv, to_markdown
+    from genchat.arena.ratings import leaderboard
 
-    ballots = _read(args, lambda store, filters: store.ballots(**filters))
+    ballots = _read(args, lambda store, filters: vote_store.ballots(store, **filters))
     if isinstance(ballots, int):
         return ballots
     board = leaderboard(ballots, rounds=args.rounds, seed=args.seed, min_votes=args.min_votes)
@@ -73,9 +74,9 @@ def run_leaderboard(args: argparse.Namespace) -> int:
 
 def run_votes(args: argparse.Namespace) -> int:
     """Votes with a winner as JSON lines of preference pairs."""
-    from genchat.votes import preference_pairs
+    from genchat.arena.votes import preference_pairs
 
-    votes = _read(args, lambda store, filters: store.votes(**filters))
+    votes = _read(args, lambda store, filters: vote_store.votes(store, **filters))
     if isinstance(votes, int):
         return votes
     pairs = [json.dumps(pair, ensure_ascii=False) for pair in preference_pairs(votes)]
@@ -92,7 +93,8 @@ def run_votes(args: argparse.Namespace) -> int:
 def _read(args: argparse.Namespace, read: Callable[[Store, VoteFilter], T]) -> T | int:
     """What `read` finds in the history with the options' filters; or the exit code, once
     said why there is nothing (a date it cannot read, a history it cannot open)."""
-    from genchat.store import Store, StoreError
+    from genchat.history.records import StoreError
+    from genchat.history.store import Store
 
     filters = _filters(args)
     if filters is None:

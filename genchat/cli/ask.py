@@ -25,9 +25,11 @@ from genchat.chat import (
 from genchat.cli.exits import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE
 from genchat.cli.runner import run_async, silence_stdout
 from genchat.errors import BackendError, ConfigError
-from genchat.profiles import Profiles, open_profiles
+from genchat.history.recorder import ReplyRecorder
+from genchat.history.records import Status, StoreError
+from genchat.history.store import Store
+from genchat.profiles.profile import Profiles, open_profiles
 from genchat.reply import Reply
-from genchat.store import ReplyRecorder, Status, Store, StoreError
 
 
 def run_ask(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ from genchat.backends.base import ModelInfo
 from genchat.backends.remote import RemoteOptions
 from genchat.cli.exits import EXIT_OK, EXIT_USAGE
 from genchat.cli.runner import run_async
-from genchat.config import load_config, write_example_config
 from genchat.paths import config_path
 from genchat.plugins.manager import ALLOW_ENV, PluginRegistry, load_plugins
-from genchat.profiles import Profiles, open_profiles
+from genchat.profiles.config import load_config, write_example_config
+from genchat.profiles.profile import Profiles, open_profiles
 
 LIST_MODELS_TIMEOUT_S = 10.0
 

@@ -14,8 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
-from genchat.history_import import BadImport, read_export
-from genchat.store import Store, StoreError, damage_note
+from genchat.history.database import damage_note
+from genchat.history.exchange import export_json, export_markdown
+from genchat.history.import_check import BadImport, read_export
+from genchat.history.records import StoreError
+from genchat.history.search import search
+from genchat.history.store import Store
 
 
 def run_history(args: argparse.Namespace) -> int:
@@ -23,7 +27,7 @@ def run_history(args: argparse.Namespace) -> int:
         with Store() as store:
             _say_damage(store)
             if args.search:
-                hits = store.search(args.search, limit=args.limit)
+                hits = search(store, args.search, limit=args.limit)
                 for hit in hits:
                     print(f"{hit.conversation_id:>6}  {hit.title}")
                     print(f"        {hit.snippet}")
@@ -45,9 +49,9 @@ def run_export(args: argparse.Namespace) -> int:
         with Store() as store:
             _say_damage(store)
             if args.format == "json":
-                text = json.dumps(store.export_json(args.id), ensure_ascii=False, indent=2) + "\n"
+                text = json.dumps(export_json(store, args.id), ensure_ascii=False, indent=2) + "\n"
             else:
-                text = store.export_markdown(args.id)
+                text = export_markdown(store, args.id)
     except StoreError as exc:
         print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_BACKEND

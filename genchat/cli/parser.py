@@ -138,7 +138,7 @@ def _vote_filters(parser: Parser) -> None:
 
 
 def _leaderboard(parser: Parser) -> None:
-    from genchat.votes import MIN_VOTES, ROUNDS
+    from genchat.arena.votes import MIN_VOTES, ROUNDS
 
     parser.description = (
         "Bradley–Terry ratings with bootstrap intervals, online Elo, win rates and speeds, from "

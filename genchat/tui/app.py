@@ -25,7 +25,7 @@ from genchat.tui.timers import guard_timers
 from genchat.tui.warm_up import warm_up
 
 if TYPE_CHECKING:
-    from genchat.profiles import Profiles
+    from genchat.profiles.profile import Profiles
     from genchat.tui.screens.arena import ArenaSetup
 
 
@@ -259,7 +259,7 @@ def checked_profiles(profile: str | None, *, no_plugins: bool) -> Profiles:
     """The config validated, the plugins loaded and the profiles resolved, with `profile`
     (default: the config's `default_profile`) among them and the keymap valid; else a
     `ConfigError` that names each problem."""
-    from genchat.profiles import open_profiles
+    from genchat.profiles.profile import open_profiles
     from genchat.tui.keymap import keymap_problems
 
     profiles = open_profiles(no_plugins=no_plugins)

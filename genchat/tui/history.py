@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from genchat.store import Conversation, Status, Store, StoredMessage, StoreError
+    from genchat.history.records import Conversation, Status, StoredMessage, StoreError
+    from genchat.history.store import Store
 
 T = TypeVar("T")
 
@@ -35,9 +36,9 @@ class Opened:
 
 
 def _open_the_users_store() -> Store:
-    """The user's history. `genchat.store` is imported here, on the history thread, so that
+    """The user's history. `genchat.history.store` is imported here, on the history thread, so that
     the first frame does not wait for it."""
-    from genchat.store import Store
+    from genchat.history.store import Store
 
     return Store()
 
@@ -175,7 +176,7 @@ class ChatHistory:
         self._executor.submit(self._guarded, work)
 
     def _guarded(self, work: Callable[[Store], T]) -> T | None:
-        from genchat.store import StoreError
+        from genchat.history.records import StoreError
 
         if self.failure is not None:
             return None

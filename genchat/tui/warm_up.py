@@ -1,6 +1,6 @@
 """What the first frame does not need, made ready in a thread once it is drawn.
 
-The first screen is an empty chat: a prompt, a status bar and a footer. Everything else (the
+The first screen is an empty chat: a prompt, a status bar and the key bar. Everything else (the
 Markdown and code machinery a reply is drawn with, the HTTP client, the history store, the
 screens a key opens) is imported where it is first used, so that start-up does not wait for
 it. Importing it all then, on the event loop, would pause the screen for the first reply or the
@@ -14,8 +14,8 @@ import importlib
 LATER = (
     "genchat.tui.widgets.markdown",  # the first reply: markdown-it, Rich's Markdown, Pygments
     "httpx",  # remote backends, and looking for an Ollama server
-    "genchat.store",  # the history thread opens it too; both wait for one import
-    "genchat.titles",
+    "genchat.history.store",  # the history thread opens it too; both wait for one import
+    "genchat.history.titles",
     "genchat.tui.screens.picker",
     "genchat.tui.screens.history",
     "genchat.tui.screens.dialogs",

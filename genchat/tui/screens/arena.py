@@ -25,6 +25,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
+from genchat.arena import vote_store
+from genchat.arena.votes import OUTCOMES, Outcome, Pairings, identity_claim
 from genchat.chat import Message, Target
 from genchat.errors import GenchatError
 from genchat.tui.screens.base import GenchatScreen
@@ -34,7 +36,6 @@ from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import ErrorMessage
 from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
-from genchat.votes import OUTCOMES, Outcome, Pairings, identity_claim
 
 SIDES = ("a", "b")
 BUTTONS: dict[Outcome, str] = {
@@ -324,7 +325,8 @@ class ArenaScreen(GenchatScreen[None]):
         tag = self.tag
         current.state = "voted"
         current.vote_id = await self.genchat.chat_history.call(
-            lambda store: store.add_vote(
+            lambda store: vote_store.add_vote(
+                store,
                 prompt=current.prompt,
                 outcome=chosen,
                 models=(names[0], names[1]),
@@ -370,7 +372,9 @@ class ArenaScreen(GenchatScreen[None]):
             self.notify("There is no vote of this session to undo.", severity="warning")
             return
         vote_id = self.votes.pop()
-        existed = await self.genchat.chat_history.call(lambda store: store.delete_vote(vote_id))
+        existed = await self.genchat.chat_history.call(
+            lambda store: vote_store.delete_vote(store, vote_id)
+        )
         if self.round is not None and self.round.vote_id == vote_id:
             # Its names are known now: this round cannot be voted on blind again.
             self.round.vote_id, self.round.state = None, "skipped"

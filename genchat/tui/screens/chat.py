@@ -42,8 +42,9 @@ from genchat.tui.widgets.status import StatusBar, format_metrics
 
 if TYPE_CHECKING:
     from genchat.backends.base import Backend, ModelInfo
-    from genchat.profiles import Profile
-    from genchat.store import Status, Store, StoredMessage
+    from genchat.history.records import Status, StoredMessage
+    from genchat.history.store import Store
+    from genchat.profiles.profile import Profile
     from genchat.tui.screens.history import HistoryChoice
 
 STREAMING_HINT = "A reply is streaming: Esc stops it."
@@ -449,7 +450,7 @@ class ChatScreen(GenchatScreen[None]):
     async def _name_conversation(self, reply: Reply, conversation: int, question: str) -> None:
         """Ask the model that replied for a short title; the first message stays the title
         when it gives none, fails, or the user has named the conversation since."""
-        from genchat.titles import clean_title, title_request
+        from genchat.history.titles import clean_title, title_request
 
         request = title_request(question, reply.text, reply.request.model)
         asked = Reply(reply.backend, request, source=reply.source)
@@ -741,7 +742,7 @@ class ChatScreen(GenchatScreen[None]):
 
     async def _open_compare(self, conversation_id: int, settings: Mapping[str, Any]) -> bool:
         """Reopen a saved comparison on the compare screen, to read or continue it."""
-        from genchat.comparison import restore_turns
+        from genchat.history.exchange import restore_turns
         from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen
 
         stored = await self.genchat.chat_history.call(lambda store: store.turns(conversation_id))

@@ -30,9 +30,10 @@ from textual.widgets import Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from genchat.chat import Message, Target
-from genchat.comparison import Turn
+from genchat.compare.comparison import Turn
 from genchat.errors import GenchatError
-from genchat.store import Store, StoredMessage
+from genchat.history.records import StoredMessage
+from genchat.history.store import Store
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings

@@ -27,9 +27,12 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from genchat.chat import Target
+from genchat.history.exchange import export_json, export_markdown
+from genchat.history.records import Conversation, SearchHit
+from genchat.history.search import search
+from genchat.history.store import Store
 from genchat.paths import data_dir
-from genchat.profiles import Profiles
-from genchat.store import Conversation, SearchHit, Store
+from genchat.profiles.profile import Profiles
 from genchat.tui.history import ChatHistory
 from genchat.tui.screens.dialogs import AskLine, Choose, Confirm
 from genchat.tui.screens.picker import ModelPicker
@@ -138,7 +141,7 @@ class HistoryScreen(Screen[HistoryChoice | None]):
     @work(exclusive=True, group="search")
     async def search(self, query: str) -> None:
         await asyncio.sleep(SEARCH_DELAY_S)
-        hits = await self.saved.call(lambda store: store.search(query, 200, MARKS))
+        hits = await self.saved.call(lambda store: search(store, query, 200, MARKS))
         if hits is None:
             self._say_unavailable()
             return
@@ -298,7 +301,7 @@ class HistoryScreen(Screen[HistoryChoice | None]):
             if how is None:
                 return
             if how == "copy":
-                text = await self.saved.call(lambda store: store.export_markdown(conversation))
+                text = await self.saved.call(lambda store: export_markdown(store, conversation))
                 if text is not None:
                     self.app.copy_to_clipboard(text)
                     self.notify(f"Copied the conversation ({len(text)} characters).", timeout=5)
@@ -334,8 +337,8 @@ def export_file(store: Store, conversation: int, form: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"genchat-{conversation}{'-' + slug if slug else ''}.{form}"
     if form == "json":
-        text = json.dumps(store.export_json(conversation), ensure_ascii=False, indent=2) + "\n"
+        text = json.dumps(export_json(store, conversation), ensure_ascii=False, indent=2) + "\n"
     else:
-        text = store.export_markdown(conversation)
+        text = export_markdown(store, conversation)
     path.write_text(text, encoding="utf-8")
     return path

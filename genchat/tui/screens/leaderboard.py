@@ -15,13 +15,14 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from genchat.leaderboard import COLUMNS, NUMERIC, plot, rows, to_csv, to_markdown
+from genchat.arena import vote_store
+from genchat.arena.leaderboard import COLUMNS, NUMERIC, plot, rows, to_csv, to_markdown
+from genchat.arena.ratings import Leaderboard, leaderboard
+from genchat.arena.votes import Ballot
+from genchat.history.store import Store
 from genchat.paths import data_dir
-from genchat.ratings import Leaderboard, leaderboard
-from genchat.store import Store
 from genchat.tui.screens.summary import write_file
 from genchat.tui.widgets.keybar import KeyBar
-from genchat.votes import Ballot
 
 DAY_S = 24 * 3600
 PERIODS: tuple[tuple[str, float | None], ...] = (
@@ -88,7 +89,9 @@ class LeaderboardScreen(Screen[None]):
         tag, flagged = self.tag, self.flagged
 
         def read(store: Store) -> tuple[list[str], list[Ballot]]:
-            return store.vote_tags(), store.ballots(since=since, tag=tag, flagged=flagged)
+            return vote_store.vote_tags(store), vote_store.ballots(
+                store, since=since, tag=tag, flagged=flagged
+            )
 
         found = await self.app.chat_history.call(read)
         if found is None:

@@ -15,7 +15,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from genchat.chat import Target
-from genchat.profiles import Profiles
+from genchat.profiles.profile import Profiles
 
 LIST_TIMEOUT_S = 10.0
 

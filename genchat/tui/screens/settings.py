@@ -15,8 +15,8 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from genchat.config import ParamsConfig, describe_validation_error
-from genchat.profiles import Profile
+from genchat.profiles.config import ParamsConfig, describe_validation_error
+from genchat.profiles.profile import Profile
 
 PARAMS = ("temperature", "top_p", "max_tokens", "seed")
 """The parameters a conversation can set, in the order they are shown."""

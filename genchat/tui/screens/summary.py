@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from genchat.comparison import Turn, markdown, metrics_table, summarize, word_diff
+from genchat.compare.comparison import Turn, markdown, metrics_table, summarize, word_diff
 from genchat.paths import data_dir
 from genchat.tui.widgets.keybar import KeyBar
 

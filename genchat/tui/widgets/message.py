@@ -26,7 +26,7 @@ from genchat.tui.widgets.echo import shown as keys_shown
 from genchat.tui.widgets.status import format_metrics
 
 if TYPE_CHECKING:
-    from genchat.store import Status, StoredMessage
+    from genchat.history.records import Status, StoredMessage
     from genchat.tui.widgets.markdown import MarkdownView
 
 _STATE_COLOURS = {"stopped": "warning", "interrupted": "warning", "error": "error"}

@@ -14,9 +14,9 @@ from textual.worker import Worker
 
 from genchat.chat import ChatRequest, Message, Metrics, Target
 from genchat.errors import BackendError, GenchatError
-from genchat.profiles import Profiles
+from genchat.history.records import Status
+from genchat.profiles.profile import Profiles
 from genchat.reply import Reply
-from genchat.store import Status
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
-
-if TYPE_CHECKING:
-    from genchat.store import StoredVote
+from typing import Any, Literal, TypeAlias
 
 Outcome: TypeAlias = Literal["a", "b", "tie", "bad"]
 OUTCOMES: tuple[Outcome, ...] = ("a", "b", "tie", "bad")
@@ -51,6 +48,29 @@ class Ballot:
     outcome: Outcome
     ttft_s: tuple[float | None, float | None] = (None, None)
     tokens_per_s: tuple[float | None, float | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class StoredVote:
+    """An arena vote: the prompt, both replies, which was better, and what made them."""
+
+    id: int
+    created: float
+    prompt: str
+    outcome: Outcome
+    model_a: str
+    model_b: str
+    """The names the models were recorded under (they count by these, whatever the
+    profiles are called now)."""
+    reply_a: str
+    reply_b: str
+    flagged: str | None = None
+    """Why the vote is left out of the leaderboard by default (a reply names a model)."""
+    tag: str = ""
+    conversation_id: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Per side (`a`, `b`): the target (profile, backend, model, adapter), parameters, metrics,
+    and when the reply started and finished."""
 
 
 def identity_claim(text: str, names: Iterable[str] = ()) -> str | None:

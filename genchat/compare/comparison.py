@@ -10,14 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-from genchat.chat import Metrics, Target
+from genchat.chat import Metrics
 from genchat.markdown_blocks import close_open_blocks
-from genchat.store import StoredMessage
 
 DiffOp: TypeAlias = tuple[Literal["same", "removed", "added"], str]
-
-STATUS_WORDS = {"complete": "done", "error": "failed"}
-"""How a stored reply's status reads in the summary (`stopped`, `interrupted` as they are)."""
 
 
 @dataclass
@@ -174,38 +170,3 @@ def _quote(text: str) -> str:
 
 def _table_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-
-def restore_turns(
-    stored: list[tuple[StoredMessage, list[StoredMessage]]],
-) -> tuple[list[Target], list[Turn]]:
-    """A saved session: each pane's target (from its latest reply), and the turns."""
-    latest: dict[int, StoredMessage] = {}
-    turns = []
-    for prompt, replies in stored:
-        turn = Turn(prompt.content, prompt_id=prompt.id)
-        for reply in replies:  # oldest first: a regenerated reply replaces the earlier one
-            if reply.pane is None:
-                continue
-            turn.replies[reply.pane] = reply.content
-            turn.reply_ids[reply.pane] = reply.id
-            turn.finish[reply.pane] = STATUS_WORDS.get(reply.status, reply.status)
-            metrics = Metrics.from_dict(reply.metrics)
-            if metrics is not None:
-                turn.metrics[reply.pane] = metrics
-            latest[reply.pane] = reply
-            if reply.chosen:
-                turn.chosen = reply.pane
-        turns.append(turn)
-    targets = [
-        Target(latest[pane].profile or "", latest[pane].adapter or latest[pane].model)
-        for pane in sorted(latest)
-    ]
-    return targets, turns
-
-
-def stored_markdown(title: str, stored: list[tuple[StoredMessage, list[StoredMessage]]]) -> str:
-    """A saved comparison (`Store.turns`) as Markdown."""
-    targets, turns = restore_turns(stored)
-    labels = [" · ".join(p for p in (t.profile, t.model) if p) for t in targets]
-    return markdown(title or "Comparison", labels, turns)

@@ -25,7 +25,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from genchat.votes import MIN_VOTES, ROUNDS, Ballot
+from genchat.arena.votes import MIN_VOTES, ROUNDS, Ballot
 
 BASE_RATING = 1000.0
 SCALE = 400 / math.log(10)

@@ -7,7 +7,7 @@ import csv
 import io
 import math
 
-from genchat.ratings import BASE_RATING, Leaderboard, Standing
+from genchat.arena.ratings import BASE_RATING, Leaderboard, Standing
 
 COLUMNS = (
     "Rank",

@@ -18,15 +18,15 @@ from pydantic import ValidationError
 
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
 from genchat.chat import GenerationParams
-from genchat.config import (
+from genchat.errors import ConfigError, GenchatError, PluginFailed
+from genchat.plugins.manager import PluginRegistry, load_plugins
+from genchat.profiles.config import (
     LoadedConfig,
     ParamsConfig,
     SamplingConfig,
     describe_validation_error,
     load_config,
 )
-from genchat.errors import ConfigError, GenchatError, PluginFailed
-from genchat.plugins.manager import PluginRegistry, load_plugins
 from genchat.untrusted import clean_line, redact
 
 

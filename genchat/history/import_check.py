@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError, field_validator
 
-from genchat.config import ParamsConfig, describe_validation_error
 from genchat.errors import GenchatError
+from genchat.profiles.config import ParamsConfig, describe_validation_error
 from genchat.untrusted import clean, clean_line
 
 IMPORT_MAX_BYTES = 64 * 1024 * 1024
