@@ -40,7 +40,7 @@ _EXPORTS = {
         "ProtocolError",
         "RateLimited",
     ),
-    "genchat.plugins.hookspecs": ("hookimpl",),
+    "genchat.plugins.hookspecs": ("RegisterBackend", "RegisterProfile", "hookimpl"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -84,7 +84,7 @@ if TYPE_CHECKING:
         ProtocolError,
         RateLimited,
     )
-    from genchat.plugins.hookspecs import hookimpl
+    from genchat.plugins.hookspecs import RegisterBackend, RegisterProfile, hookimpl
 
 
 __all__ = [
@@ -109,6 +109,8 @@ __all__ = [
     "Queued",
     "RateLimited",
     "ReasoningDelta",
+    "RegisterBackend",
+    "RegisterProfile",
     "Started",
     "StreamEvent",
     "TextDelta",

@@ -33,6 +33,7 @@ TEST_PLUGINS = {
     "duplicate": "genchat_test_duplicate",
     "hostile": "genchat_test_hostile",
     "misbehaving": "genchat_test_misbehaving",
+    "foreign": "genchat_test_foreign",
 }
 """Entry-point name -> module, for the test distribution `genchat-test-plugins`."""
 

@@ -123,7 +123,7 @@ def test_config_init_check_and_path_commands(config_file: Path) -> None:
     assert result.returncode == 2 and "--force" in result.stderr
     result = run_genchat("config", "check")
     assert result.returncode == 0, result.stderr
-    from genchat.backends.peft import lora_extra_installed
+    from genchat.backends.adapters import lora_extra_installed
 
     built_in = 3 if lora_extra_installed() else 1  # smollm2, and the two demo-adapter profiles
     assert f"ok ({built_in} profiles, default 'smollm2')" in result.stdout

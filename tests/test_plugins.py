@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from genchat.backends.adapters import lora_extra_installed
 from genchat.backends.llama_cpp import LlamaCppBackend
 from genchat.plugins.manager import BUILTIN_PLUGINS, load_plugins, parse_allow_list
 from tests.helpers import run_genchat
@@ -15,8 +16,29 @@ def test_builtin_backend_registers_through_the_plugin_hook() -> None:
     builtin = registry.plugins["genchat.backends.llama_cpp"]
     assert builtin.builtin
     assert builtin.backends == ["llama-cpp"]
-    assert builtin.profiles == ["smollm2"]
+    lora = lora_extra_installed()
+    assert builtin.profiles == (["smollm2", "smollm2-lora-q4"] if lora else ["smollm2"])
+    assert registry.plugins["genchat.backends.peft"].profiles == (["smollm2-lora"] if lora else [])
     assert registry.failures == []
+
+
+def test_a_profile_for_another_plugins_backend_must_say_so(test_plugins: str) -> None:
+    registry = load_plugins(allow=frozenset({"foreign"}))
+    borrowed = registry.profiles["company-openai"]
+    assert borrowed.plugin == "foreign"
+    assert borrowed.values == {
+        "backend": "openai",
+        "base_url": "http://127.0.0.1:9/v1",
+        "model": "company-model",
+    }
+    failure = registry.failure_for("foreign")
+    assert failure is not None and failure.stage == "profiles"
+    assert failure.error == (
+        "ValueError: profile 'typo' uses backend 'openaii', which this plugin does not register"
+        " (no plugin registers it); for another plugin's backend, register it with"
+        " foreign_backend=True"
+    )
+    assert "typo" not in registry.profiles
 
 
 def test_remote_profiles_appear_when_their_keys_are_set(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ Nothing here imports torch or peft: an adapter directory is read as JSON and saf
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from genchat.errors import ModelLoadError, ModelNotFound
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
 BASE_ALIAS = "base"
+LORA_MODULES = ("torch", "transformers", "peft", "gguf", "safetensors")
+"""What the `lora` extra installs."""
 """Besides the base's own id, `base` always names the model without adapters."""
 
 
@@ -177,3 +180,8 @@ def model_infos(
             )
         )
     return infos
+
+
+def lora_extra_installed() -> bool:
+    """True when the `lora` extra is installed (found without importing anything)."""
+    return all(importlib.util.find_spec(m) is not None for m in LORA_MODULES)

@@ -27,7 +27,7 @@ from genchat.backends.remote import (
 )
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
-from genchat.plugins.hookspecs import hookimpl
+from genchat.plugins.hookspecs import RegisterProfile, hookimpl
 from genchat.untrusted import clean_line
 
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -176,6 +176,6 @@ def genchat_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def genchat_register_profiles(register: Callable[..., None]) -> None:
+def genchat_register_profiles(register: RegisterProfile) -> None:
     if os.environ.get("ANTHROPIC_API_KEY"):
         register("anthropic", backend=AnthropicBackend.name, model=DEFAULT_ANTHROPIC_MODEL)

@@ -47,10 +47,10 @@ from genchat.chat import (
 )
 from genchat.embedded import PROFILE_NAME, embedded_model_path
 from genchat.errors import BackendUnavailable, ContextOverflow, ModelLoadError, ModelNotFound
-from genchat.plugins.hookspecs import hookimpl
+from genchat.plugins.hookspecs import RegisterBackend, RegisterProfile, hookimpl
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    pass
 
 DEFAULT_CTX_CAP = 8192
 """The context window genchat uses when a profile does not set `n_ctx`, at most."""
@@ -330,12 +330,26 @@ def _translate_value_error(exc: ValueError, model: LoadedModel, path: Path) -> E
 
 
 @hookimpl
-def genchat_register_backends(register: Callable[[type[Backend]], None]) -> None:
+def genchat_register_backends(register: RegisterBackend) -> None:
     register(LlamaCppBackend)
 
 
 @hookimpl
-def genchat_register_profiles(register: Callable[..., None]) -> None:
+def genchat_register_profiles(register: RegisterProfile) -> None:
+    """The embedded model; and with the `lora` extra, the same with the demo adapter, which
+    llama.cpp runs on the 4-bit base once converted to GGUF (`genchat.backends.lora_gguf`)."""
+    from genchat.adapters import DEMO_ADAPTER, demo_adapter_path
+
     path = embedded_model_path()
-    if path is not None:
-        register(PROFILE_NAME, backend=LlamaCppBackend.name, path=str(path))
+    if path is None:
+        return
+    register(PROFILE_NAME, backend=LlamaCppBackend.name, path=str(path))
+    adapter = demo_adapter_path()
+    if adapter is not None and lora.lora_extra_installed():
+        adapters = {DEMO_ADAPTER: str(adapter)}
+        register(
+            f"{PROFILE_NAME}-lora-q4",
+            backend=LlamaCppBackend.name,
+            path=str(path),
+            adapters=adapters,
+        )

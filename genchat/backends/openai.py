@@ -34,7 +34,7 @@ from genchat.backends.remote import (
 )
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
-from genchat.plugins.hookspecs import hookimpl
+from genchat.plugins.hookspecs import RegisterProfile, hookimpl
 from genchat.untrusted import clean_line
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -190,6 +190,6 @@ def genchat_register_backends(register: Callable[..., None]) -> None:
 
 
 @hookimpl
-def genchat_register_profiles(register: Callable[..., None]) -> None:
+def genchat_register_profiles(register: RegisterProfile) -> None:
     if os.environ.get("OPENAI_API_KEY"):
         register("openai", backend=OpenAIBackend.name, model=DEFAULT_OPENAI_MODEL)

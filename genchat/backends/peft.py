@@ -13,9 +13,8 @@ sampled, and a stopping criterion ends generation between tokens when the consum
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -46,10 +45,7 @@ from genchat.chat import (
     Usage,
 )
 from genchat.errors import BackendUnavailable, ContextOverflow, ModelLoadError
-from genchat.plugins.hookspecs import hookimpl
-
-LORA_MODULES = ("torch", "transformers", "peft", "gguf", "safetensors")
-"""What the `lora` extra installs."""
+from genchat.plugins.hookspecs import RegisterBackend, RegisterProfile, hookimpl
 
 MAX_COMBINATIONS = 4
 """Weighted combinations kept on a base; the oldest is dropped beyond this."""
@@ -407,28 +403,23 @@ def _generate_locked(
     emit(Finished(reason))
 
 
-def lora_extra_installed() -> bool:
-    """True when the `lora` extra is installed (found without importing anything)."""
-    return all(importlib.util.find_spec(m) is not None for m in LORA_MODULES)
-
-
 # -- the built-in plugin --------------------------------------------------------------------
 
 
 @hookimpl
-def genchat_register_backends(register: Callable[[type[Backend]], None]) -> None:
+def genchat_register_backends(register: RegisterBackend) -> None:
     register(PeftBackend)
 
 
 @hookimpl
-def genchat_register_profiles(register: Callable[..., None]) -> None:
-    """With the `lora` extra installed: the embedded model with the demo adapter, two ways."""
+def genchat_register_profiles(register: RegisterProfile) -> None:
+    """With the `lora` extra installed: the embedded model with the demo adapter (the
+    llama-cpp plugin registers the same on the 4-bit base)."""
     from genchat.adapters import DEMO_ADAPTER, demo_adapter_path
     from genchat.embedded import embedded_model_path
 
     model, adapter = embedded_model_path(), demo_adapter_path()
-    if model is None or adapter is None or not lora_extra_installed():
+    if model is None or adapter is None or not lora.lora_extra_installed():
         return
     adapters = {DEMO_ADAPTER: str(adapter)}
     register("smollm2-lora", backend=PeftBackend.name, base=str(model), adapters=adapters)
-    register("smollm2-lora-q4", backend="llama-cpp", path=str(model), adapters=adapters)

@@ -8,7 +8,8 @@ the first unknown hook. So genchat:
 2. imports and registers each entry point of the `genchat` group inside its own `try`, subject to
    the allow-list (`GENCHAT_PLUGINS`, or `--no-plugins`), and checks its hooks against the specs;
 3. calls each plugin's `genchat_register_backends` and `genchat_register_profiles` on its own,
-   with a `register` closure that knows which plugin is calling.
+   through pluggy's hook caller for that plugin alone (`subset_hook_caller`), with a `register`
+   closure that knows which plugin is calling.
 
 Every failure is recorded with the plugin's name and the stage it failed at, for `genchat plugins`
 and the TUI to show.
@@ -29,6 +30,7 @@ from pydantic import BaseModel
 
 from genchat.backends.base import Backend
 from genchat.plugins import hookspecs
+from genchat.plugins.hookspecs import RegisterBackend, RegisterProfile
 from genchat.untrusted import clean_line, redact
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -245,7 +247,7 @@ def _call_registration_hooks(registry: PluginRegistry, plugin_name: str) -> None
         registry.backend_plugins[cls.name] = plugin_name
         info.backends.append(cls.name)
 
-    def register_profile(name: str, **values: Any) -> None:
+    def register_profile(name: str, /, *, foreign_backend: bool = False, **values: Any) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("a profile needs a non-empty name")
         if clean_line(name) != name:
@@ -253,22 +255,30 @@ def _call_registration_hooks(registry: PluginRegistry, plugin_name: str) -> None
         if name in registry.profiles:
             owner = registry.profiles[name].plugin
             raise ValueError(f"profile {name!r} is already registered by plugin {owner!r}")
+        backend = values.get("backend")
+        if isinstance(backend, str) and backend not in info.backends and not foreign_backend:
+            provider = registry.backend_plugins.get(backend)
+            whose = f"plugin {provider!r} registers it" if provider else "no plugin registers it"
+            raise ValueError(
+                f"profile {name!r} uses backend {backend!r}, which this plugin does not register"
+                f" ({whose}); for another plugin's backend, register it with foreign_backend=True"
+            )
         registry.profiles[name] = RegisteredProfile(name, plugin_name, dict(values))
         info.profiles.append(name)
 
-    hooks: list[tuple[Stage, str, Callable[..., None]]] = [
+    hooks: list[tuple[Stage, str, RegisterBackend | RegisterProfile]] = [
         ("backends", "genchat_register_backends", register_backend),
         ("profiles", "genchat_register_profiles", register_profile),
     ]
+    others = [p for p in registry.manager.get_plugins() if p is not plugin]
     for stage, hook_name, register in hooks:
-        caller = getattr(registry.manager.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            if impl.plugin is not plugin:
-                continue
-            try:
-                impl.function(*[register for _ in impl.argnames])
-            except (Exception, SystemExit) as exc:
-                registry.failures.append(PluginFailure(plugin_name, stage, _describe(exc)))
+        # pluggy's own caller, for this plugin's implementation alone: one plugin that raises
+        # costs only itself, where a call of the whole hook would stop at the first failure.
+        call = registry.manager.subset_hook_caller(hook_name, remove_plugins=others)
+        try:
+            call(register=register)
+        except (Exception, SystemExit) as exc:
+            registry.failures.append(PluginFailure(plugin_name, stage, _describe(exc)))
 
 
 def _check_backend_class(cls: object) -> str | None:
