@@ -214,7 +214,7 @@ async def test_missing_adapter_config_is_named(peft_backend: PeftBackend, tmp_pa
     broken = tmp_path / "adapter"
     broken.mkdir()
     (broken / "adapter_model.safetensors").write_bytes(b"")
-    backend = PeftBackend(PeftOptions(base=peft_backend._options.base, adapters={"x": broken}))
+    backend = PeftBackend(PeftOptions(base=peft_backend.options.base, adapters={"x": broken}))
     try:
         with pytest.raises(ModelLoadError, match=r"no adapter_config\.json"):
             await collect(backend, ask("Hi", max_tokens=1, model="x"))

@@ -56,17 +56,12 @@ class AnthropicOptions(RemoteOptions):
     """The reply's token limit when none is set: the API requires one."""
 
 
-class AnthropicBackend(RemoteBackend):
+class AnthropicBackend(RemoteBackend[AnthropicOptions]):
     """Claude models through the Messages API."""
 
     name: ClassVar[str] = "anthropic"
     Options: ClassVar[type[BackendOptions]] = AnthropicOptions
     description: ClassVar[str] = "Anthropic Messages API"
-
-    def __init__(self, options: BackendOptions) -> None:
-        super().__init__(options)
-        assert isinstance(options, AnthropicOptions)
-        self.anthropic = options
 
     def auth_headers(self, key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
@@ -83,8 +78,8 @@ class AnthropicBackend(RemoteBackend):
             ModelInfo(  # a server's text: one clean line each
                 clean_line(entry["id"]),
                 description=clean_line(str(entry.get("display_name") or "")),
-                context_length=self.anthropic.context_length,
-                default=entry["id"] == self.anthropic.model,
+                context_length=self.options.context_length,
+                default=entry["id"] == self.options.model,
             )
             for entry in entries
             if isinstance(entry, dict) and isinstance(entry.get("id"), str)
@@ -100,7 +95,7 @@ class AnthropicBackend(RemoteBackend):
                 for m in request.messages
                 if m.role != "system"
             ],
-            "max_tokens": params.max_tokens or self.anthropic.default_max_tokens,
+            "max_tokens": params.max_tokens or self.options.default_max_tokens,
             "stream": True,
         }
         if system:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from genchat.chat import ChatRequest, StreamEvent
 from genchat.untrusted import clean_line
@@ -25,6 +26,11 @@ class BackendOptions(BaseModel):
     the config uses."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=BackendOptions, default=BackendOptions, covariant=True)
+"""A backend's options type: `Backend[LlamaCppOptions]` has `options` of that type. A plugin's
+`Backend` without one has `BackendOptions`, as before."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +57,13 @@ class ModelInfo:
         object.__setattr__(self, "details", details)
 
 
-class Backend(ABC):
+class Backend(ABC, Generic[OptionsT]):
     """A source of chat replies: a local model runtime or a remote API.
 
     Subclasses set `name` and `Options`, and implement `list_models` and `stream`. The capability
-    flags are class attributes so that the UI can read them before building anything.
+    flags are class attributes so that the UI can read them before building anything. A
+    subclass of `Backend[ItsOptions]` gets `options` typed as `ItsOptions`: genchat builds it
+    with what its `Options` validated.
     """
 
     name: ClassVar[str]
@@ -68,8 +76,8 @@ class Backend(ABC):
     supports_adapters: ClassVar[bool] = False
     """`ChatRequest.adapters` is honoured."""
 
-    def __init__(self, options: BackendOptions) -> None:
-        self.options = options
+    def __init__(self, options: OptionsT) -> None:
+        self.options: OptionsT = options
 
     @property
     def default_model(self) -> str | None:
@@ -105,5 +113,5 @@ class Backend(ABC):
         """
         return {}
 
-    async def aclose(self) -> None:  # noqa: B027 - an optional hook with a working default
+    async def aclose(self) -> None:
         """Release what this instance holds (models, connections). Safe to call twice."""

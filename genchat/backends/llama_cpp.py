@@ -76,7 +76,7 @@ class LlamaCppOptions(BackendOptions):
     Default: the first adapter, or the file's model when there are none."""
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(Backend[LlamaCppOptions]):
     """A GGUF model file run by llama.cpp, in this process."""
 
     name: ClassVar[str] = "llama-cpp"
@@ -84,10 +84,8 @@ class LlamaCppBackend(Backend):
     description: ClassVar[str] = "local GGUF models (4-bit and others) through llama.cpp"
     supports_adapters: ClassVar[bool] = True
 
-    def __init__(self, options: BackendOptions) -> None:
-        assert isinstance(options, LlamaCppOptions)
+    def __init__(self, options: LlamaCppOptions) -> None:
         super().__init__(options)
-        self._options = options
         self._path = options.path.expanduser()
         self._key: LoadKey | None = None
         self._key_lock = threading.Lock()
@@ -102,7 +100,7 @@ class LlamaCppBackend(Backend):
 
     @property
     def default_model(self) -> str:
-        return lora.default_model(self._options.model, self._options.adapters, self.model_id)
+        return lora.default_model(self.options.model, self.options.adapters, self.model_id)
 
     def adapter_of(self, model: str | None) -> str | None:
         chosen = model or self.default_model
@@ -127,15 +125,15 @@ class LlamaCppBackend(Backend):
             context_length=ctx,
             details=details,
         )
-        return lora.model_infos(self.model_id, base, self._options.adapters, self.default_model)
+        return lora.model_infos(self.model_id, base, self.options.adapters, self.default_model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        if not self._options.adapters and request.model not in (None, self.model_id, "base"):
+        if not self.options.adapters and request.model not in (None, self.model_id, "base"):
             raise ModelNotFound(
                 f"This profile runs {self.model_id}; it has no model {request.model!r}. "
                 "Point a profile's `path` at that GGUF file to use it."
             )
-        chosen = lora.choose(request, self.model_id, self._options.adapters, self.default_model)
+        chosen = lora.choose(request, self.model_id, self.options.adapters, self.default_model)
         events = stream_from_thread(
             lambda emit, cancel: self._generate(request, chosen, emit, cancel)
         )
@@ -174,8 +172,8 @@ class LlamaCppBackend(Backend):
             raise ModelLoadError(f"Cannot read {self._path}: {exc.strerror or exc}.") from exc
 
     def _planned_n_ctx(self, info: GGUFInfo) -> int:
-        if self._options.n_ctx is not None:
-            return self._options.n_ctx
+        if self.options.n_ctx is not None:
+            return self.options.n_ctx
         return min(info.context_length or DEFAULT_CTX_CAP, DEFAULT_CTX_CAP)
 
     def _model(self, emit: Emit) -> LoadedModel:
@@ -191,9 +189,9 @@ class LlamaCppBackend(Backend):
         key = LoadKey(
             path=self._path.resolve(),
             n_ctx=self._planned_n_ctx(info),
-            n_threads=self._options.n_threads or default_threads(),
-            n_gpu_layers=self._options.n_gpu_layers,
-            chat_format=self._options.chat_format,
+            n_threads=self.options.n_threads or default_threads(),
+            n_gpu_layers=self.options.n_gpu_layers,
+            chat_format=self.options.chat_format,
         )
 
         def load() -> LoadedModel:
@@ -206,7 +204,7 @@ class LlamaCppBackend(Backend):
                 self._key = key
             else:  # another request of this backend loaded it first: keep one reference
                 MODELS.release(key)
-        if self._options.n_gpu_layers != 0 and not gpu_offload_supported():
+        if self.options.n_gpu_layers != 0 and not gpu_offload_supported():
             emit(
                 Notice(
                     "n_gpu_layers is set, but this llama.cpp build has no GPU support, so the "
@@ -222,7 +220,7 @@ class LlamaCppBackend(Backend):
         if path is None:
             from genchat.backends.lora_gguf import cached_conversion
 
-            adapter = lora.read_adapter(name, self._options.adapters[name])
+            adapter = lora.read_adapter(name, self.options.adapters[name])
             emit(Loading(None, f"preparing adapter {name!r} for llama.cpp"))
             path, warning = cached_conversion(adapter, self._path)
             if warning:

@@ -42,7 +42,7 @@ class OllamaOptions(RemoteOptions):
     base_url: str = DEFAULT_OLLAMA_URL
 
 
-class OllamaBackend(RemoteBackend):
+class OllamaBackend(RemoteBackend[OllamaOptions]):
     """Models served by a local or remote Ollama."""
 
     name: ClassVar[str] = "ollama"
@@ -59,7 +59,7 @@ class OllamaBackend(RemoteBackend):
         entries = document.get("models") if isinstance(document, dict) else None
         if not isinstance(entries, list):
             raise ProtocolError(f"{self.endpoint.where()} sent a model list without `models`.")
-        default = self.remote.model or next(
+        default = self.options.model or next(
             (e.get("name") for e in entries if isinstance(e, dict)), None
         )
         models = []
@@ -74,7 +74,7 @@ class OllamaBackend(RemoteBackend):
                     ModelInfo(
                         clean_line(entry["name"]),
                         description=" ".join(details.values()),
-                        context_length=self.remote.context_length,
+                        context_length=self.options.context_length,
                         details=details,
                         default=entry["name"] == default,
                     )

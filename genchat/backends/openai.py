@@ -63,17 +63,15 @@ class OpenAIOptions(RemoteOptions):
     """Fields added to every request body, for what a server offers beyond the protocol."""
 
 
-class OpenAIBackend(RemoteBackend):
+class OpenAIBackend(RemoteBackend[OpenAIOptions]):
     """Chat Completions over HTTP, for any OpenAI-compatible server."""
 
     name: ClassVar[str] = "openai"
     Options: ClassVar[type[BackendOptions]] = OpenAIOptions
     description: ClassVar[str] = "OpenAI-compatible Chat Completions (OpenAI, vLLM, llama.cpp, …)"
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: OpenAIOptions) -> None:
         super().__init__(options)
-        assert isinstance(options, OpenAIOptions)
-        self.openai = options
         self._include_usage = True
         """Whether to ask for usage; False once the server has refused the field."""
 
@@ -85,13 +83,13 @@ class OpenAIBackend(RemoteBackend):
         models = []
         for entry in entries:
             if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-                length = entry.get("max_model_len") or self.openai.context_length
+                length = entry.get("max_model_len") or self.options.context_length
                 models.append(
                     ModelInfo(  # a server's text: one clean line each
                         clean_line(entry["id"]),
                         description=clean_line(str(entry.get("owned_by") or "")),
                         context_length=length if isinstance(length, int) else None,
-                        default=entry["id"] == self.openai.model,
+                        default=entry["id"] == self.options.model,
                     )
                 )
         return models
@@ -104,9 +102,9 @@ class OpenAIBackend(RemoteBackend):
         }
         params = sampling(request.params)
         if "max_tokens" in params:
-            params[self.openai.max_tokens_field] = params.pop("max_tokens")
+            params[self.options.max_tokens_field] = params.pop("max_tokens")
         body.update(params)
-        body.update(self.openai.extra_body)
+        body.update(self.options.extra_body)
         if self._include_usage:
             body["stream_options"] = {"include_usage": True}
         return body

@@ -75,7 +75,7 @@ class PeftOptions(BackendOptions):
     """Let transformers download a hub id that is not in the local cache."""
 
 
-class PeftBackend(Backend):
+class PeftBackend(Backend[PeftOptions]):
     """A transformers model with peft LoRA adapters, in this process."""
 
     name: ClassVar[str] = "peft"
@@ -83,10 +83,8 @@ class PeftBackend(Backend):
     description: ClassVar[str] = "LoRA adapters on a transformers model (peft)"
     supports_adapters: ClassVar[bool] = True
 
-    def __init__(self, options: BackendOptions) -> None:
-        assert isinstance(options, PeftOptions)
+    def __init__(self, options: PeftOptions) -> None:
         super().__init__(options)
-        self._options = options
         self._key: BaseKey | None = None
         self._key_lock = threading.Lock()
         self._closed = False
@@ -96,7 +94,7 @@ class PeftBackend(Backend):
     @property
     def base_id(self) -> str:
         """The base's model id: the directory's or file's name, or the hub id."""
-        base = self._options.base
+        base = self.options.base
         if base.endswith(".gguf"):
             return Path(base).name.removesuffix(".gguf")
         path = Path(base).expanduser()
@@ -104,7 +102,7 @@ class PeftBackend(Backend):
 
     @property
     def default_model(self) -> str:
-        return lora.default_model(self._options.model, self._options.adapters, self.base_id)
+        return lora.default_model(self.options.model, self.options.adapters, self.base_id)
 
     def adapter_of(self, model: str | None) -> str | None:
         chosen = model or self.default_model
@@ -112,7 +110,7 @@ class PeftBackend(Backend):
 
     async def list_models(self) -> list[ModelInfo]:
         loaded = BASES.loaded(self._key) if self._key else None
-        details = {"base": self._options.base, "device": self._options.device}
+        details = {"base": self.options.base, "device": self.options.device}
         if loaded is not None:
             details["device"] = loaded.device
         info = ModelInfo(
@@ -121,10 +119,10 @@ class PeftBackend(Backend):
             context_length=loaded.context_length if loaded else None,
             details=details,
         )
-        return lora.model_infos(self.base_id, info, self._options.adapters, self.default_model)
+        return lora.model_infos(self.base_id, info, self.options.adapters, self.default_model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
-        chosen = lora.choose(request, self.base_id, self._options.adapters, self.default_model)
+        chosen = lora.choose(request, self.base_id, self.options.adapters, self.default_model)
         events = stream_from_thread(
             lambda emit, cancel: self._generate(request, chosen, emit, cancel),
             name="genchat-peft",
@@ -151,7 +149,7 @@ class PeftBackend(Backend):
             key = self._key
         if key is not None and (base := BASES.loaded(key)) is not None:
             return base
-        options = self._options
+        options = self.options
         device = resolve_device(options.device)
         source = options.base
         path = Path(source).expanduser()
@@ -199,7 +197,7 @@ class PeftBackend(Backend):
         Only the adapters a request uses are loaded: a broken one fails its own requests, and
         the base and the other adapters still answer.
         """
-        options = self._options
+        options = self.options
         if base.merged is not None:
             if options.merge and base.merged in self._names.values():
                 return
@@ -240,7 +238,7 @@ class PeftBackend(Backend):
         import contextlib
 
         if base.merged is not None:
-            merged_name = next(iter(self._options.adapters))
+            merged_name = next(iter(self.options.adapters))
             if chosen != {merged_name: 1.0}:
                 raise BackendUnavailable(
                     f"This profile merged {merged_name!r} into the base, so it runs only that "

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 from pydantic import Field
+from typing_extensions import TypeVar
 
 from genchat.backends.base import Backend, BackendOptions
 from genchat.chat import (
@@ -133,21 +134,24 @@ def is_this_machine(host: str) -> bool:
         return False
 
 
-class RemoteBackend(Backend):
+RemoteOptionsT = TypeVar(
+    "RemoteOptionsT", bound=RemoteOptions, default=RemoteOptions, covariant=True
+)
+
+
+class RemoteBackend(Backend[RemoteOptionsT]):
     """A backend that reaches a server over HTTP with one shared httpx client."""
 
     Options: ClassVar[type[BackendOptions]] = RemoteOptions
 
-    def __init__(self, options: BackendOptions) -> None:
+    def __init__(self, options: RemoteOptionsT) -> None:
         super().__init__(options)
-        assert isinstance(options, RemoteOptions)
-        self.remote: RemoteOptions = options
         self._endpoint: Endpoint | None = None
         self._listed_model: str | None = None
 
     @property
     def default_model(self) -> str | None:
-        return self.remote.model
+        return self.options.model
 
     @property
     def endpoint(self) -> Endpoint:
@@ -160,28 +164,28 @@ class RemoteBackend(Backend):
         if self._endpoint is None:
             from genchat.backends.http import Endpoint
 
-            plan = self.remote.key_plan()
+            plan = self.options.key_plan()
             auth = self.auth_headers(plan.key)
-            headers = {**auth, **self.remote.headers}
+            headers = {**auth, **self.options.headers}
             if plan.key:
                 add_secret(plan.key)
             for name, value in headers.items():
                 # A profile's own headers are where people put tokens: all of them are secret.
-                if name.lower() in SECRET_HEADER_NAMES or name in self.remote.headers:
+                if name.lower() in SECRET_HEADER_NAMES or name in self.options.headers:
                     add_secret(value)
                     add_secret(value.partition(" ")[2])  # the token after "Bearer "
-            _check_header_values(plan, auth, self.remote.headers)
+            _check_header_values(plan, auth, self.options.headers)
             self._endpoint = Endpoint(
                 backend=self.name,
-                base_url=self.remote.base_url.rstrip("/"),
+                base_url=self.options.base_url.rstrip("/"),
                 headers=headers,
                 key_env=plan.env,
                 key_set=plan.key is not None,
                 withheld_key_env=plan.withheld,
-                key_home=self.remote.key_home,
-                connect_timeout_s=self.remote.connect_timeout_s,
-                read_timeout_s=self.remote.read_timeout_s,
-                retries=self.remote.retries,
+                key_home=self.options.key_home,
+                connect_timeout_s=self.options.connect_timeout_s,
+                read_timeout_s=self.options.read_timeout_s,
+                retries=self.options.retries,
                 notices=list(plan.notices),
             )
         return self._endpoint
@@ -191,7 +195,7 @@ class RemoteBackend(Backend):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def model_for(self, request: ChatRequest) -> str | None:
-        return request.model or self.remote.model
+        return request.model or self.options.model
 
     async def chosen_model(self, request: ChatRequest) -> str:
         """The request's model, else the profile's, else the model the server lists as its
