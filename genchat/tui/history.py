@@ -3,6 +3,14 @@
 Every store call runs on one thread of its own, in the order the screen makes them, so a reply's
 progress never lands after its end. A store that cannot be used (an unwritable data dir, a
 newer schema) is reported once; the chat goes on unsaved.
+
+The thread is a single-thread executor of its own, not a Textual thread worker: Textual runs
+thread workers side by side in the event loop's default executor, so two saves given to two
+workers may land in either order, and one worker serving a queue for the whole session would
+hold a thread of the pool that `asyncio.to_thread` shares, and keep `asyncio.run` from
+finishing until it is told to stop. What the thread runs only reads and writes the store:
+which conversation and leaf new messages go to is kept here, on the event loop, and handed to
+each call.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ class ChatHistory:
         self.conversation: int | None = None
         self.leaf: int | None = None
         self._saved_at: dict[int, float] = {}
-        """When each streaming reply's text was last written."""
+        """When each streaming reply's text was last written: the replies still streaming."""
 
     def open_soon(self) -> None:
         """Open the store in the background, so that the first message does not wait for it."""
@@ -84,10 +92,12 @@ class ChatHistory:
                 siblings = [s.id for s in store.siblings(message.id)]
                 if len(siblings) > 1:
                     versions[message.id] = (siblings.index(message.id) + 1, len(siblings))
-            self.conversation, self.leaf = conversation_id, conversation.active_leaf
             return Opened(conversation, thread, versions)
 
-        return await self._run(load)
+        opened = await self._run(load)
+        if opened is not None:
+            self.conversation, self.leaf = conversation_id, opened.conversation.active_leaf
+        return opened
 
     async def add_user(
         self,
@@ -100,17 +110,23 @@ class ChatHistory:
         """Save the user's message under the current leaf (in a new conversation when there is
         none, with `system` first); returns its id."""
 
-        def add(store: Store) -> int:
-            if self.conversation is None:
-                self.conversation = store.new_conversation(profile=profile, model=model)
-                if settings:
-                    store.set_settings(self.conversation, settings)
-                if system:
-                    self.leaf = store.add_message(self.conversation, None, "system", system)
-            self.leaf = store.add_message(self.conversation, self.leaf, "user", text)
-            return self.leaf
+        conversation, leaf = self.conversation, self.leaf
 
-        return await self._run(add)
+        def add(store: Store) -> tuple[int, int]:
+            into, parent = conversation, leaf
+            if into is None:
+                into = store.new_conversation(profile=profile, model=model)
+                if settings:
+                    store.set_settings(into, settings)
+                if system:
+                    parent = store.add_message(into, None, "system", system)
+            return into, store.add_message(into, parent, "user", text)
+
+        added = await self._run(add)
+        if added is None:
+            return None
+        self.conversation, self.leaf = added
+        return self.leaf
 
     async def versions(self, message_id: int | None) -> tuple[int, int] | None:
         """(which version, how many) of a message that has other versions, else `None`."""
@@ -122,23 +138,32 @@ class ChatHistory:
         return siblings.index(message_id) + 1, len(siblings)
 
     async def start_reply(self, **meta: Any) -> int | None:
-        """Save an empty reply, `streaming`; returns its id (None when not saving)."""
+        """Save an empty reply under the current leaf, `streaming`, and make it the leaf;
+        returns its id (None when not saving)."""
+        if self.conversation is None:
+            return None
+        reply = await self.add_streaming(self.conversation, self.leaf, **meta)
+        if reply is not None:
+            self.leaf = reply
+        return reply
 
-        def add(store: Store) -> int | None:
-            if self.conversation is None:
-                return None
-            self.leaf = store.add_message(
-                self.conversation, self.leaf, "assistant", "", status="streaming", **meta
+    async def add_streaming(self, conversation: int, parent: int | None, **meta: Any) -> int | None:
+        """Save an empty reply under `parent`, `streaming`, whose text `progress` saves until
+        `finish_reply`; returns its id (None when not saving)."""
+        reply = await self._run(
+            lambda store: store.add_message(
+                conversation, parent, "assistant", "", status="streaming", **meta
             )
-            self._saved_at[self.leaf] = time.monotonic()
-            return self.leaf
-
-        return await self._run(add)
+        )
+        if reply is not None:
+            self._saved_at[reply] = time.monotonic()
+        return reply
 
     def progress(self, message_id: int | None, text: Callable[[], str]) -> None:
-        """Save the streaming text if a second has passed since its last save; never waits."""
+        """Save a streaming reply's text if a second has passed since its last save; never
+        waits. A reply that `finish_reply` ended is not saved again."""
         now = time.monotonic()
-        if message_id is None or now - self._saved_at.get(message_id, 0.0) < SAVE_INTERVAL_S:
+        if message_id not in self._saved_at or now - self._saved_at[message_id] < SAVE_INTERVAL_S:
             return
         self._saved_at[message_id] = now
         content = text()

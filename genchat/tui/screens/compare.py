@@ -266,20 +266,15 @@ class CompareScreen(GenchatScreen[None]):
         conversation, prompt_id = self.conversation, turn.prompt_id
         reply_id = None
         if conversation is not None and prompt_id is not None:
-            reply_id = await saved.call(
-                lambda store: store.add_message(
-                    conversation,
-                    prompt_id,
-                    "assistant",
-                    "",
-                    status="streaming",
-                    profile=pane.target.profile,
-                    backend=backend.name,
-                    model=pane.target.model or backend.default_model,
-                    adapter=backend.adapter_of(pane.target.model),
-                    params=request.params.as_dict(),
-                    pane=pane.index,
-                )
+            reply_id = await saved.add_streaming(
+                conversation,
+                prompt_id,
+                profile=pane.target.profile,
+                backend=backend.name,
+                model=pane.target.model or backend.default_model,
+                adapter=backend.adapter_of(pane.target.model),
+                params=request.params.as_dict(),
+                pane=pane.index,
             )
         if reply_id is not None:
             turn.reply_ids[pane.index] = reply_id

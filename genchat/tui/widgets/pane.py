@@ -235,7 +235,14 @@ class Pane(Vertical):
         self.run_worker(work, group=f"pane-{self.index}", exclusive=True, exit_on_error=False)
 
     def stop(self) -> list[Worker[None]]:
-        """Stop the reply; returns the workers to wait for, to know it has ended."""
+        """Stop the reply; returns the workers to wait for, to know it has ended.
+
+        A worker cancelled before its task first ran runs none of its code, posts no
+        `Worker.StateChanged` (its state stays `RUNNING`, Textual 8.2.8), and leaves the
+        coroutine it was given unawaited, so `Worker.StateChanged` cannot end such a reply:
+        this closes the coroutine and ends the reply. The worker is given a coroutine, not a
+        function, because a finished worker keeps what it ran, and a coroutine that has run
+        holds nothing (see `ChatScreen._reply`)."""
         workers = self.workers.cancel_group(self, f"pane-{self.index}")
         if self._unbegun is not None:
             work, on_end = self._unbegun
