@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from genchat.arena import vote_store
-from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
+from genchat.cli.exits import EXIT_OK, EXIT_USAGE
 from genchat.cli.runner import run_app
 from genchat.untrusted import clean
 
@@ -92,19 +92,15 @@ def run_votes(args: argparse.Namespace) -> int:
 
 def _read(args: argparse.Namespace, read: Callable[[Store, VoteFilter], T]) -> T | int:
     """What `read` finds in the history with the options' filters; or the exit code, once
-    said why there is nothing (a date it cannot read, a history it cannot open)."""
-    from genchat.history.records import StoreError
+    said why there is nothing (a date it cannot read). A history that cannot be opened raises
+    `StoreError`, which `genchat.cli.main` says."""
     from genchat.history.store import Store
 
     filters = _filters(args)
     if filters is None:
         return EXIT_USAGE
-    try:
-        with Store() as store:
-            return read(store, filters)
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    with Store() as store:
+        return read(store, filters)
 
 
 def _filters(args: argparse.Namespace) -> VoteFilter | None:

@@ -17,44 +17,35 @@ from genchat.cli.exits import EXIT_BACKEND, EXIT_OK, EXIT_USAGE
 from genchat.history.database import damage_note
 from genchat.history.exchange import export_json, export_markdown
 from genchat.history.import_check import BadImport, read_export
-from genchat.history.records import StoreError
 from genchat.history.search import search
 from genchat.history.store import Store
 
 
 def run_history(args: argparse.Namespace) -> int:
-    try:
-        with Store() as store:
-            _say_damage(store)
-            if args.search:
-                hits = search(store, args.search, limit=args.limit)
-                for hit in hits:
-                    print(f"{hit.conversation_id:>6}  {hit.title}")
-                    print(f"        {hit.snippet}")
-                if not hits:
-                    print(f"nothing matches {args.search!r}", file=sys.stderr)
-            else:
-                for c in store.conversations(limit=args.limit):
-                    when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
-                    target = " · ".join(p for p in (c.profile, c.model) if p)
-                    print(f"{c.id:>6}  {when}  {c.title or '(untitled)'}  [{target}]")
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    with Store() as store:
+        _say_damage(store)
+        if args.search:
+            hits = search(store, args.search, limit=args.limit)
+            for hit in hits:
+                print(f"{hit.conversation_id:>6}  {hit.title}")
+                print(f"        {hit.snippet}")
+            if not hits:
+                print(f"nothing matches {args.search!r}", file=sys.stderr)
+        else:
+            for c in store.conversations(limit=args.limit):
+                when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
+                target = " · ".join(p for p in (c.profile, c.model) if p)
+                print(f"{c.id:>6}  {when}  {c.title or '(untitled)'}  [{target}]")
     return EXIT_BACKEND if store.moved_aside else EXIT_OK
 
 
 def run_export(args: argparse.Namespace) -> int:
-    try:
-        with Store() as store:
-            _say_damage(store)
-            if args.format == "json":
-                text = json.dumps(export_json(store, args.id), ensure_ascii=False, indent=2) + "\n"
-            else:
-                text = export_markdown(store, args.id)
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    with Store() as store:
+        _say_damage(store)
+        if args.format == "json":
+            text = json.dumps(export_json(store, args.id), ensure_ascii=False, indent=2) + "\n"
+        else:
+            text = export_markdown(store, args.id)
     if args.output:
         output = Path(args.output)
         try:
@@ -75,13 +66,9 @@ def run_import(args: argparse.Namespace) -> int:
     except BadImport as exc:
         print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        with Store() as store:
-            _say_damage(store)
-            new_id = store.import_conversation(imported)
-    except StoreError as exc:
-        print(f"genchat: {exc.one_line()}", file=sys.stderr)
-        return EXIT_BACKEND
+    with Store() as store:
+        _say_damage(store)
+        new_id = store.import_conversation(imported)
     print(f"imported as conversation {new_id}")
     return EXIT_BACKEND if store.moved_aside else EXIT_OK
 

@@ -29,7 +29,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     args.no_plugins = getattr(args, "no_plugins", False)
 
-    from genchat.errors import BackendError, ConfigError
+    from genchat.errors import BackendError, ConfigError, GenchatError
     from genchat.logs import start_log
 
     module, function = (COMMANDS[args.command].runs if args.command else CHAT).split(":")
@@ -42,6 +42,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BackendError as exc:
         print(f"genchat: error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_BACKEND
+    except GenchatError as exc:  # the history cannot be used (StoreError), among others
+        print(f"genchat: {exc.one_line()}", file=sys.stderr)
         return EXIT_BACKEND
 
 
