@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from genchat.history import recorder
 from genchat.history.store import Store
-from genchat.tui import history
 from genchat.tui.history import ChatHistory
 
 
@@ -18,7 +18,7 @@ async def test_interleaved_saves_land_in_the_order_they_were_made(
     """Progress saves that nothing awaits, reads, a second reply and the ends, made as fast as
     the event loop makes them: each read sees every save made before it, the last save of each
     reply is its end, and a late progress call does not overwrite an ended reply."""
-    monkeypatch.setattr(history, "SAVE_INTERVAL_S", 0.0)  # every progress call saves
+    monkeypatch.setattr(recorder, "SAVE_INTERVAL_S", 0.0)  # every progress call saves
     path = tmp_path / "genchat.db"
     saved = ChatHistory(lambda: Store(path))
     try:

@@ -16,20 +16,17 @@ each call.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from genchat.history.recorder import SaveClock
     from genchat.history.records import Conversation, Status, StoredMessage, StoreError
     from genchat.history.store import Store
 
 T = TypeVar("T")
-
-SAVE_INTERVAL_S = 1.0
-"""How often a streaming reply's text is written: a crash loses at most this much."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +59,8 @@ class ChatHistory:
         """What opening the store found (a damaged file moved aside, interrupted replies)."""
         self.conversation: int | None = None
         self.leaf: int | None = None
-        self._saved_at: dict[int, float] = {}
-        """When each streaming reply's text was last written: the replies still streaming."""
+        self._saving: dict[int, SaveClock] = {}
+        """The replies still streaming, and when each one's text is next due to be written."""
 
     def open_soon(self) -> None:
         """Open the store in the background, so that the first message does not wait for it."""
@@ -156,16 +153,17 @@ class ChatHistory:
             )
         )
         if reply is not None:
-            self._saved_at[reply] = time.monotonic()
+            from genchat.history.recorder import SaveClock  # imported with the store by now
+
+            self._saving[reply] = SaveClock()
         return reply
 
     def progress(self, message_id: int | None, text: Callable[[], str]) -> None:
         """Save a streaming reply's text if a second has passed since its last save; never
         waits. A reply that `finish_reply` ended is not saved again."""
-        now = time.monotonic()
-        if message_id not in self._saved_at or now - self._saved_at[message_id] < SAVE_INTERVAL_S:
+        due = self._saving.get(message_id) if message_id is not None else None
+        if due is None or not due.due():
             return
-        self._saved_at[message_id] = now
         content = text()
         self._submit(lambda store: store.update_message(message_id, content=content))
 
@@ -179,7 +177,7 @@ class ChatHistory:
     ) -> None:
         if message_id is None:
             return
-        self._saved_at.pop(message_id, None)
+        self._saving.pop(message_id, None)
         await self._run(
             lambda store: store.update_message(
                 message_id, content=text, status=status, metrics=metrics, error=error
