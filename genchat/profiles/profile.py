@@ -9,7 +9,8 @@ backend instance per profile on first use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
-from genchat.chat import GenerationParams
+from genchat.chat import ChatRequest, GenerationParams, Message, Target
 from genchat.errors import ConfigError, GenchatError, PluginFailed
 from genchat.plugins.manager import PluginRegistry, load_plugins
 from genchat.profiles.config import (
@@ -27,6 +28,7 @@ from genchat.profiles.config import (
     describe_validation_error,
     load_config,
 )
+from genchat.reply import Reply
 from genchat.untrusted import clean_line, redact
 
 
@@ -176,6 +178,28 @@ class Profiles:
     def source_of(self, backend_name: str) -> str | None:
         """The plugin that registered a backend type."""
         return self.registry.backend_plugins.get(backend_name)
+
+    def new_reply(
+        self,
+        target: Target,
+        messages: Sequence[Message],
+        settings: Mapping[str, Any],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Reply:
+        """The one place a conversation's request is made: a reply from `target` to
+        `messages`, after the system prompt (the settings', else the profile's), with the
+        settings' parameters over the profile's, for `target.model`. Raises `GenchatError`
+        when the profile or its backend cannot be had, and `ConfigError` when the settings
+        are not valid (`Profile.overridden`)."""
+        profile = self.get(target.profile)
+        backend = self.backend(profile.name)
+        system, params = profile.overridden(settings)
+        request = ChatRequest(
+            [*([Message("system", system)] if system else []), *messages],
+            params=params,
+            model=target.model,
+        )
+        return Reply(backend, request, source=self.source_of(profile.backend), clock=clock)
 
     async def aclose(self) -> None:
         """Close every backend built so far."""

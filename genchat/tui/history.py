@@ -162,7 +162,7 @@ class ChatHistory:
         """Save a streaming reply's text if a second has passed since its last save; never
         waits. A reply that `finish_reply` ended is not saved again."""
         due = self._saving.get(message_id) if message_id is not None else None
-        if due is None or not due.due():
+        if message_id is None or due is None or not due.due():
             return
         content = text()
         self._submit(lambda store: store.update_message(message_id, content=content))

@@ -15,7 +15,6 @@ from textual.containers import VerticalScroll
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from genchat.chat import (
-    ChatRequest,
     Message,
     Target,
     TextDelta,
@@ -359,26 +358,18 @@ class ChatScreen(GenchatScreen[None]):
         """Stream a reply to the conversation as it stands; `again` when it is a new version
         of a reply."""
         messages = self.query_one("#messages", VerticalScroll)
+        history = self.history
         try:
-            system, params = profile.overridden(self.settings)
-        except ConfigError as exc:  # checked before sending; this is the last line of defence
+            reply = self.genchat.profiles.new_reply(
+                self.target, history, self.settings, self.genchat.clock
+            )
+        except GenchatError as exc:  # settings are checked before sending: a last defence
             await messages.mount(ErrorMessage(exc))
             return
-        history = self.history
-        request = ChatRequest(
-            [*([Message("system", system)] if system else []), *history],
-            params=params,
-            model=self.target.model,
-        )
+        request = reply.request
         view = AssistantMessage(self._target_label())
         await messages.mount(view)
         messages.anchor()
-        reply = Reply(
-            backend,
-            request,
-            source=self.genchat.profiles.source_of(profile.backend),
-            clock=self.genchat.clock,
-        )
         saved = self.genchat.chat_history
         view.message_id = await saved.start_reply(
             profile=profile.name,

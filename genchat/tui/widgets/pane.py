@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 from textual.worker import Worker
 
-from genchat.chat import ChatRequest, Message, Metrics, Target
+from genchat.chat import Message, Metrics, Target
 from genchat.errors import BackendError, GenchatError
 from genchat.history.records import Status
 from genchat.profiles.profile import Profiles
@@ -162,15 +162,9 @@ class Pane(Vertical):
     def new_reply(
         self, profiles: Profiles, messages: Sequence[Message], clock: Callable[[], float]
     ) -> Reply:
-        """A reply from the pane's target to `messages`, after the pane's own system prompt,
-        with its parameters over its profile's. Raises `GenchatError` when the profile or its
-        backend cannot be had, or the pane's settings are not valid."""
-        profile = profiles.get(self.target.profile)
-        backend = profiles.backend(profile.name)
-        text, params = profile.overridden(self.settings)
-        system = [Message("system", text)] if text else []
-        request = ChatRequest([*system, *messages], params=params, model=self.target.model)
-        return Reply(backend, request, source=profiles.source_of(profile.backend), clock=clock)
+        """A reply from the pane's target to `messages`, with the pane's own settings (see
+        `Profiles.new_reply`)."""
+        return profiles.new_reply(self.target, messages, self.settings, clock)
 
     async def add_prompt(self, text: str) -> None:
         await self.messages.mount(UserMessage(text))
