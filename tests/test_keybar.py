@@ -62,13 +62,16 @@ def assert_whole(bar: KeyBar) -> list[str]:
     return descriptions
 
 
+APPS = {
+    "chat": lambda: make_app("one"),
+    "compare": lambda: make_app(compare=["one", "two"]),
+    "arena": lambda: make_app(arena=["one", "two"], seed=1),
+}
+
+
 @pytest.mark.parametrize("face", ["chat", "compare", "arena"])
 async def test_at_80_columns_each_screen_shows_its_first_keys_and_quit(face: str) -> None:
-    app = {
-        "chat": lambda: make_app("one"),
-        "compare": lambda: make_app(compare=["one", "two"]),
-        "arena": lambda: make_app(arena=["one", "two"], seed=1),
-    }[face]()
+    app = APPS[face]()
     async with app.run_test(size=(80, 30)) as pilot:
         await app.loaded.wait()
         await pilot.pause()
@@ -78,6 +81,18 @@ async def test_at_80_columns_each_screen_shows_its_first_keys_and_quit(face: str
         assert len(shown) > 3, "the bar shows only the pinned keys"
         wide = app.screen.size.width
         assert wide == 80
+
+
+@pytest.mark.parametrize("face", ["chat", "compare", "arena"])
+async def test_the_screens_own_keys_come_before_the_prompts(face: str) -> None:
+    """The arena binds each vote to two keys (`alt+1,1`): its keys still come in its order,
+    and the prompt's after them all."""
+    app = APPS[face]()
+    async with app.run_test(size=(200, 30)) as pilot:
+        await app.loaded.wait()
+        await pilot.pause()
+        shown = assert_whole(bar_of(app))
+        assert shown[-4:] == ["Send", "Newline", "Palette", "Quit"], shown
 
 
 async def test_a_wider_terminal_shows_more_keys_and_the_bar_follows_a_resize() -> None:

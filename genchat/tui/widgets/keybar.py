@@ -130,9 +130,11 @@ class KeyBar(Widget, can_focus=False):
         bound to), those with `show=False` left out. The screen's own keys come first, in the
         order its `BINDINGS` lists them; then those of the focused widget (the prompt's)."""
         screen = self.screen
-        order = {b.action: i for i, b in enumerate(Binding.make_bindings(screen.BINDINGS))}
+        order: dict[str, int] = {}
+        for binding in Binding.make_bindings(screen.BINDINGS):  # one per key: `alt+1,1` is two
+            order.setdefault(binding.action, len(order))
         offered: list[BarKey] = []
-        rank: dict[BarKey, int] = {}
+        rank: dict[BarKey, tuple[int, int]] = {}
         pinned: dict[str, BarKey] = {}
         seen: set[str] = set()
         for key, active in screen.active_bindings.items():
@@ -154,7 +156,7 @@ class KeyBar(Widget, can_focus=False):
             else:
                 offered.append(shown)
                 ours = active.node is screen and binding.action in order
-                rank[shown] = order[binding.action] if ours else len(order) + len(rank)
+                rank[shown] = (0, order[binding.action]) if ours else (1, len(rank))
         offered.sort(key=rank.__getitem__)
         return offered, [pinned[a] for a in self.PINNED if a in pinned]
 
