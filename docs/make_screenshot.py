@@ -45,7 +45,7 @@ async def main() -> None:
             await pilot.press("enter")
             while not getattr(arena.screen, "voting", False):
                 await pilot.pause(0.2)
-            await pilot.press("3")
+            await pilot.press("alt+3")  # a tie; a plain 3 would be text in the prompt
             await pilot.pause(0.5)
             arena.save_screenshot(str(ARENA_OUT))
     print(f"wrote {ARENA_OUT}")
