@@ -79,8 +79,7 @@ async def test_at_80_columns_each_screen_shows_its_first_keys_and_quit(face: str
         first = {"chat": "Stop", "compare": "Stop all", "arena": "Stop"}[face]  # no votes yet
         assert shown[0] == first, bar_of(app).render().plain
         assert len(shown) > 3, "the bar shows only the pinned keys"
-        wide = app.screen.size.width
-        assert wide == 80
+        assert app.screen.size.width == 80
 
 
 @pytest.mark.parametrize("face", ["chat", "compare", "arena"])

@@ -17,7 +17,7 @@ import functools
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -48,9 +48,6 @@ from genchat.chat import (
 from genchat.embedded import PROFILE_NAME, embedded_model_path
 from genchat.errors import BackendUnavailable, ContextOverflow, ModelLoadError, ModelNotFound
 from genchat.plugins.hookspecs import RegisterBackend, RegisterProfile, hookimpl
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_CTX_CAP = 8192
 """The context window genchat uses when a profile does not set `n_ctx`, at most."""

@@ -153,7 +153,9 @@ class ChatHistory:
             )
         )
         if reply is not None:
-            from genchat.history.recorder import SaveClock  # imported with the store by now
+            # Not at the top: this module is imported before the first frame, and the
+            # recorder's imports (the store) only once the history thread has opened it.
+            from genchat.history.recorder import SaveClock
 
             self._saving[reply] = SaveClock()
         return reply
