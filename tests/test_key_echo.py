@@ -6,6 +6,9 @@ and the next append, which Pilot's `press` would."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +18,7 @@ from textual import events
 from textual.app import App, ComposeResult
 
 from genchat.tui.app import make_app
-from genchat.tui.widgets.echo import shown, typed, unshown
+from genchat.tui.widgets.echo import THREAD_SWITCH_S, shown, typed, unshown
 from genchat.tui.widgets.markdown import MarkdownView
 from genchat.tui.widgets.message import AssistantMessage
 from genchat.tui.widgets.prompt import PromptInput
@@ -115,3 +118,30 @@ async def test_a_key_in_a_prompt_that_is_going_holds_back_nothing() -> None:
         await prompt.remove()
         typed(prompt)
         assert not unshown(app)
+
+
+@pytest.mark.parametrize(("setting", "fps"), [(None, "120"), ("30", "30")])
+def test_the_tui_draws_at_120_frames_a_second_unless_the_user_says_otherwise(
+    setting: str | None, fps: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    if setting is not None:
+        env["TEXTUAL_FPS"] = setting
+    shown_fps = subprocess.run(
+        [sys.executable, "-c", "import genchat.tui.app, textual.constants as c; print(c.MAX_FPS)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown_fps == fps
+
+
+async def test_the_terminal_threads_get_the_gil_quickly_while_the_app_runs(
+    long_reply: None,
+) -> None:
+    before = sys.getswitchinterval()
+    app = make_app("long")
+    async with app.run_test(size=SIZE):
+        assert sys.getswitchinterval() == THREAD_SWITCH_S < before
+    assert sys.getswitchinterval() == before

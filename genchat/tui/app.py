@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -23,6 +24,7 @@ from genchat.tui.memory import settle_memory
 from genchat.tui.screens.chat import ChatScreen
 from genchat.tui.timers import guard_timers
 from genchat.tui.warm_up import warm_up
+from genchat.tui.widgets.echo import hand_over_quickly
 
 if TYPE_CHECKING:
     from genchat.profiles.profile import Profiles
@@ -74,6 +76,7 @@ class GenchatApp(App[None]):
         else:
             self._profiles = profiles
         self._keymap = dict(keymap or {})
+        self._switch_interval = sys.getswitchinterval()
         self.loaded = asyncio.Event()
         """Set once the profiles are loaded: before it, `profiles` raises, and the actions and
         messages that need them wait for it (`needs_profiles`, `ChatScreen.send`)."""
@@ -112,6 +115,7 @@ class GenchatApp(App[None]):
         return self._profiles
 
     def on_mount(self) -> None:
+        self._switch_interval = hand_over_quickly()  # for the terminal's threads (echo.py)
         self.set_keymap(self._keymap)
         self.push_screen(
             ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
@@ -183,6 +187,7 @@ class GenchatApp(App[None]):
         if self._profiles is not None:
             await self._profiles.aclose()
         await asyncio.to_thread(self.chat_history.close)
+        sys.setswitchinterval(self._switch_interval)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette offers every action of the screen, with its key."""
