@@ -67,7 +67,7 @@ async def test_panes_stream_side_by_side_and_a_failing_one_keeps_its_error(
         assert fast.view is not None and fast.view.text == "Fast answer."
         assert echo.view is not None and "last='Hello'" in echo.view.text
         assert [p.state for p in (fast, echo, broken)] == ["complete", "complete", "error"]
-        assert broken.query_one(ErrorMessage).error.title == "Backend unavailable"
+        assert broken.query_one(ErrorMessage).turn.label == "Backend unavailable"
         assert "TTFT" in str(fast.query_one(".pane-metrics").render())
         # every pane is ready for the next prompt, the broken one too
         await send(pilot, "Again")

@@ -39,7 +39,7 @@ def typed(text: str) -> list[str]:
 
 
 def sent(app: GenchatApp) -> list[str]:
-    return [view.content for view in app.screen.query(UserMessage)]
+    return [view.text for view in app.screen.query(UserMessage)]
 
 
 @pytest.fixture

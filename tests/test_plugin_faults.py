@@ -25,8 +25,8 @@ async def test_a_plugin_that_calls_sys_exit_mid_reply_leaves_the_tui_running(
         await wait_for(pilot, lambda: bool(app.screen.query(ErrorMessage)), "the error")
         await finish(pilot)  # the error shows before the reply is saved; sending waits for both
         error = app.screen.query_one(ErrorMessage)
-        assert "from plugin scripted" in error.error.message
-        assert "SystemExit" in error.error.message
+        assert "from plugin scripted" in error.turn.text
+        assert "SystemExit" in error.turn.text
         assert app.screen.query_one(AssistantMessage).text == "Hello, "  # kept
         await send(pilot, "again")  # the app, and the plugin's next reply, go on
         await wait_for(pilot, lambda: len(app.screen.query(ErrorMessage)) == 2, "a second reply")

@@ -51,7 +51,7 @@ async def test_a_remote_fault_shows_and_the_next_message_works(
         await send(pilot, "First")
         await finish(pilot)
         error = chat(app).query_one(ErrorMessage)
-        assert error.error.title == title
+        assert error.turn.label == title
         first = chat(app).query_one(AssistantMessage)
         assert first.text == ("".join(TOKENS[:PARTIAL]) if mid_stream else "")
         assert first.state == "error"

@@ -272,20 +272,23 @@ class Store(Database):
         rows = self.conversations(limit=1)
         return rows[0] if rows else None
 
-    def thread(self, conversation_id: int, leaf: int | None = None) -> list[StoredMessage]:
-        """The messages from the root to `leaf` (default: the active leaf), oldest first."""
+    def thread(
+        self, conversation_id: int, leaf: int | None = None, *, last: int | None = None
+    ) -> list[StoredMessage]:
+        """The messages from the root to `leaf` (default: the active leaf), oldest first; only
+        the `last` of them, where given."""
         if leaf is None:
             found = self.conversation(conversation_id)
             if found is None or found.active_leaf is None:
                 return []
             leaf = found.active_leaf
         rows = self.rows(
-            "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL"
-            " SELECT m.parent_id FROM messages m JOIN up ON m.id = up.id"
-            " WHERE m.parent_id IS NOT NULL)"
+            "WITH RECURSIVE up(id, depth) AS (SELECT ?, 1 UNION ALL"
+            " SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id"
+            " WHERE m.parent_id IS NOT NULL AND up.depth < ?)"
             f" SELECT {MESSAGE_COLUMNS} FROM messages WHERE id IN (SELECT id FROM up)"
             " AND conversation_id = ? ORDER BY id",
-            (leaf, conversation_id),
+            (leaf, last if last is not None else 2**62, conversation_id),
         )
         return [to_message(row) for row in rows]
 
@@ -326,6 +329,30 @@ class Store(Database):
             {"id": message_id},
         )
         return [to_message(row) for row in rows]
+
+    def versions(
+        self, conversation_id: int, of: Sequence[StoredMessage] | None = None
+    ) -> dict[int, tuple[int, int]]:
+        """Message id -> (which version, how many), for every message of the conversation (or
+        of those in `of`, and their siblings) that has other versions (see `siblings`): one
+        query, however long the conversation."""
+        sql = "SELECT id, parent_id, role FROM messages WHERE conversation_id = ?"
+        args: list[Any] = [conversation_id]
+        if of is not None:
+            parents = sorted({m.parent_id for m in of if m.parent_id is not None})
+            roots = any(m.parent_id is None for m in of)
+            marks = ", ".join("?" * len(parents))
+            sql += f" AND (parent_id IN ({marks}) OR (parent_id IS NULL AND ?))"
+            args += [*parents, roots]
+        groups: dict[tuple[int | None, str], list[int]] = {}
+        for message, parent, role in self.rows(sql + " ORDER BY id", args):
+            groups.setdefault((parent, role), []).append(message)
+        return {
+            message: (which, len(ids))
+            for ids in groups.values()
+            if len(ids) > 1
+            for which, message in enumerate(ids, start=1)
+        }
 
     def branch_through(self, conversation_id: int, message_id: int) -> int | None:
         """The leaf of the branch to show `message_id` on: the active one where it is on it,

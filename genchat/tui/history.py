@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from genchat.history.recorder import SaveClock
     from genchat.history.records import Conversation, Status, StoredMessage, StoreError
     from genchat.history.store import Store
+    from genchat.session.turns import Session
 
 T = TypeVar("T")
 
@@ -36,8 +37,11 @@ class Opened:
     conversation: Conversation
     thread: list[StoredMessage]
     """Its active branch, oldest first."""
-    versions: dict[int, tuple[int, int]]
-    """Message id -> (which version, how many) for messages that have other versions."""
+    turns: Session
+    """That branch as the chat shows it (made on the history thread: a long one takes a while),
+    each message's versions counted."""
+    whole: bool
+    """Whether `thread` goes back to the conversation's first message."""
 
 
 def _open_the_users_store() -> Store:
@@ -46,6 +50,20 @@ def _open_the_users_store() -> Store:
     from genchat.history.store import Store
 
     return Store()
+
+
+def _load(store: Store, conversation_id: int, last: int | None) -> Opened | None:
+    from genchat.session.stored import stored_turn
+    from genchat.session.turns import Session
+
+    conversation = store.conversation(conversation_id)
+    if conversation is None:
+        return None
+    thread = store.thread(conversation_id, last=last)
+    versions = store.versions(conversation_id, thread if last is not None else None)
+    made = (stored_turn(message, versions.get(message.id)) for message in thread)
+    whole = not thread or thread[0].parent_id is None
+    return Opened(conversation, thread, Session(t for t in made if t is not None), whole)
 
 
 class ChatHistory:
@@ -73,28 +91,26 @@ class ChatHistory:
         """Run `work` on the history thread; `None` when nothing is being saved."""
         return await self._run(work)
 
-    async def open(self, conversation_id: int, leaf: int | None = None) -> Opened | None:
-        """Load a conversation (on the branch ending at `leaf`, else its active one) and make it
-        the one that new messages go to. `None` when it does not exist or cannot be read."""
+    async def open(
+        self, conversation_id: int, leaf: int | None = None, *, last: int | None = None
+    ) -> Opened | None:
+        """Load a conversation (on the branch ending at `leaf`, else its active one), or only
+        its `last` messages, and make it the one that new messages go to. `None` when it does
+        not exist or cannot be read."""
 
         def load(store: Store) -> Opened | None:
             if leaf is not None:
                 store.set_active_leaf(conversation_id, leaf)
-            conversation = store.conversation(conversation_id)
-            if conversation is None:
-                return None
-            thread = store.thread(conversation_id)
-            versions = {}
-            for message in thread:
-                siblings = [s.id for s in store.siblings(message.id)]
-                if len(siblings) > 1:
-                    versions[message.id] = (siblings.index(message.id) + 1, len(siblings))
-            return Opened(conversation, thread, versions)
+            return _load(store, conversation_id, last)
 
         opened = await self._run(load)
         if opened is not None:
             self.conversation, self.leaf = conversation_id, opened.conversation.active_leaf
         return opened
+
+    async def whole(self, conversation_id: int) -> Opened | None:
+        """The whole of a conversation's active branch (after `open(..., last=...)`)."""
+        return await self._run(lambda store: _load(store, conversation_id, None))
 
     async def add_user(
         self,

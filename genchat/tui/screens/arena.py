@@ -29,6 +29,7 @@ from genchat.arena import vote_store
 from genchat.arena.votes import OUTCOMES, Outcome, Pairings, identity_claim
 from genchat.chat import Message, Target
 from genchat.errors import GenchatError
+from genchat.session.turns import Turn
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.compare import MIN_PANE_WIDTH
 from genchat.tui.screens.dialogs import AskLine
@@ -224,7 +225,7 @@ class ArenaScreen(GenchatScreen[None]):
             messages = [Message("user", current.prompt)]
             reply = pane.new_reply(self.genchat.profiles, messages, self.genchat.clock)
         except GenchatError as exc:
-            await pane.messages.mount(ErrorMessage(exc))
+            await pane.messages.mount(ErrorMessage(Turn.of_error(exc)))
             pane.state = "error"
             await self._settle(current)
             return

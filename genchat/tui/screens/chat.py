@@ -11,33 +11,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from genchat.chat import (
-    Message,
-    Target,
-    TextDelta,
-)
+from genchat.chat import Message, Target, TextDelta
 from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.logs import logger
 from genchat.paths import data_dir
 from genchat.reply import Reply
+from genchat.session.turns import Session, Turn, metrics_text
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.screens.base import GenchatScreen, needs_profiles
 from genchat.tui.watchdog import LoopWatchdog, Suspect
 from genchat.tui.widgets.keybar import KeyBar
-from genchat.tui.widgets.message import (
-    AssistantMessage,
-    ErrorMessage,
-    MessageView,
-    UserMessage,
-    stored_metrics,
-    stored_reply,
-    stream_into,
-)
+from genchat.tui.widgets.message import AssistantMessage, MessageView, stream_into
 from genchat.tui.widgets.prompt import PromptInput
-from genchat.tui.widgets.status import StatusBar, format_metrics
+from genchat.tui.widgets.status import StatusBar
+from genchat.tui.widgets.thread import OPEN_TURNS, MessageList
 
 if TYPE_CHECKING:
     from genchat.backends.base import Backend, ModelInfo
@@ -156,7 +145,7 @@ class ChatScreen(GenchatScreen[None]):
         streaming, so that the chat goes on (a next reply cancels them again)."""
 
     def compose(self) -> ComposeResult:
-        yield VerticalScroll(id="messages")
+        yield MessageList(id="messages")
         yield StatusBar(id="status")
         yield PromptInput(id="prompt")
         yield KeyBar()
@@ -166,7 +155,7 @@ class ChatScreen(GenchatScreen[None]):
             asyncio.get_running_loop(), lambda: self._streaming_what, self._say_blocked
         )
         self._watchdog.start()
-        self.query_one("#messages", VerticalScroll).anchor()
+        self.thread.anchor()
         self.query_one("#prompt", PromptInput).focus()
         self._show_target()
         self._when_loaded()
@@ -185,16 +174,46 @@ class ChatScreen(GenchatScreen[None]):
             )
 
     @property
+    def thread(self) -> MessageList:
+        """The conversation's messages, drawn near the view."""
+        return self.query_one("#messages", MessageList)
+
+    @property
+    def session(self) -> Session:
+        """The conversation shown: the model its messages are drawn from."""
+        return self.thread.session
+
+    @work(group="earlier", exclusive=True, exit_on_error=False)
+    async def _load_earlier(self, session: Session, conversation_id: int) -> None:
+        """Put the turns before those shown in `session` (opened with its last turns only):
+        a reply waits for them (`_reply`), since the model is sent the whole conversation."""
+        whole = await self.genchat.chat_history.whole(conversation_id)
+        if whole is None or self.session is not session or not session.turns:
+            return
+        first = session.turns[0].message_id
+        index = next((i for i, t in enumerate(whole.turns) if t.message_id == first), None)
+        if index is None:
+            return  # the conversation changed meanwhile (another genchat)
+        self.thread.put_before(whole.turns.turns[:index])
+        system = whole.thread[0] if whole.thread and whole.thread[0].role == "system" else None
+        if system is not None and "system" not in self.settings:
+            self.settings["system"] = system.content
+            self._show_target()
+
+    async def _earlier_loaded(self) -> None:
+        """Wait until the conversation shown is whole (see `_load_earlier`)."""
+        for worker in [w for w in self.workers if w.group == "earlier"]:
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await worker.wait()
+
+    @property
     def history(self) -> list[Message]:
-        """The conversation as the model sees it next, without the system prompt: what the
-        screen shows, less replies that are still streaming or have no text."""
-        turns = []
-        for view in self.query(MessageView):
-            if isinstance(view, UserMessage):
-                turns.append(Message("user", view.text))
-            elif isinstance(view, AssistantMessage) and view.text and view.state != "streaming":
-                turns.append(Message("assistant", view.text))
-        return turns
+        """The conversation as the model sees it next, without the system prompt: its turns,
+        less errors, and replies that are still streaming or have no text."""
+        return self.session.messages()
+
+    async def _add_error(self, error: GenchatError) -> None:
+        await self.thread.add(Turn.of_error(error))
 
     # -- the target ------------------------------------------------------------------------
 
@@ -314,15 +333,13 @@ class ChatScreen(GenchatScreen[None]):
 
     async def start_reply(self, text: str, *, edited: bool = False) -> None:
         """Add the user's message and stream the reply to it."""
-        messages = self.query_one("#messages", VerticalScroll)
-        view = UserMessage(text)
-        await messages.mount(view)
+        view = await self.thread.add(Turn("user", text))
         try:
             profile = self.genchat.profiles.get(self.target.profile)
             backend = self.genchat.profiles.backend(profile.name)
             system, _ = profile.overridden(self.settings)
         except GenchatError as exc:
-            await messages.mount(ErrorMessage(exc))
+            await self._add_error(exc)
             return
         saved = self.genchat.chat_history
         view.message_id = await saved.add_user(
@@ -357,19 +374,20 @@ class ChatScreen(GenchatScreen[None]):
     async def _reply(self, profile: Profile, backend: Backend, *, again: bool = False) -> None:
         """Stream a reply to the conversation as it stands; `again` when it is a new version
         of a reply."""
-        messages = self.query_one("#messages", VerticalScroll)
+        await self._earlier_loaded()
         history = self.history
         try:
             reply = self.genchat.profiles.new_reply(
                 self.target, history, self.settings, self.genchat.clock
             )
         except GenchatError as exc:  # settings are checked before sending: a last defence
-            await messages.mount(ErrorMessage(exc))
+            await self._add_error(exc)
             return
         request = reply.request
-        view = AssistantMessage(self._target_label())
-        await messages.mount(view)
-        messages.anchor()
+        turn = Turn("assistant", label=self._target_label())
+        view = AssistantMessage(turn, live=True)
+        await self.thread.add(turn, view)
+        self.thread.anchor()
         saved = self.genchat.chat_history
         view.message_id = await saved.start_reply(
             profile=profile.name,
@@ -459,10 +477,10 @@ class ChatScreen(GenchatScreen[None]):
             )
 
     async def _finish(
-        self, reply: Reply, view: AssistantMessage, state: str, error: BackendError | None
+        self, reply: Reply, view: AssistantMessage, state: Status, error: BackendError | None
     ) -> None:
         metrics = reply.metrics
-        summary = format_metrics(metrics)
+        summary = metrics_text(metrics)
         footer = {
             "stopped": "stopped",
             "error": "failed",
@@ -472,7 +490,7 @@ class ChatScreen(GenchatScreen[None]):
         }[state]
         await view.finish(" · ".join(p for p in (footer, summary) if p), state=state)
         if error is not None:
-            await self.query_one("#messages", VerticalScroll).mount(ErrorMessage(error))
+            await self._add_error(error)
         status = self.query_one(StatusBar)
         status.idle()
         status.metrics = summary
@@ -545,7 +563,8 @@ class ChatScreen(GenchatScreen[None]):
         self.settings = {}
         self._show_target()
         self.genchat.chat_history.new_conversation()
-        await self.query_one("#messages", VerticalScroll).remove_children()
+        self.workers.cancel_group(self, "earlier")
+        await self.thread.clear()
         status = self.query_one(StatusBar)
         status.metrics = status.context = ""
         self.query_one("#prompt", PromptInput).focus()
@@ -558,7 +577,7 @@ class ChatScreen(GenchatScreen[None]):
         if self.streaming:
             self.notify(STREAMING_HINT, severity="warning", timeout=3)
             return
-        users = list(self.query(UserMessage))
+        users = [turn for turn in self.session if turn.role == "user"]
         if not users:
             self.notify("There is no message to answer again yet.", severity="warning")
             return
@@ -568,9 +587,9 @@ class ChatScreen(GenchatScreen[None]):
             profile = self.genchat.profiles.get(self.target.profile)
             backend = self.genchat.profiles.backend(profile.name)
         except GenchatError as exc:
-            await self.query_one("#messages", VerticalScroll).mount(ErrorMessage(exc))
+            await self._add_error(exc)
             return
-        await self._remove_after(users[-1], keep=True)
+        await self.thread.cut(users[-1], keep=True)
         self.genchat.chat_history.leaf = users[-1].message_id
         await self._reply(profile, backend, again=True)
 
@@ -594,14 +613,8 @@ class ChatScreen(GenchatScreen[None]):
         if view.message_id is not None:
             found = await saved.call(lambda store: store.message(view.message_id or 0))
             saved.leaf = found.parent_id if found else None
-        await self._remove_after(view, keep=False)
+        await self.thread.cut(view.turn, keep=False)
         await self.start_reply(text, edited=True)
-
-    async def _remove_after(self, view: MessageView, *, keep: bool) -> None:
-        """Remove the messages after `view`, and `view` itself unless `keep`."""
-        views = list(self.query(MessageView))
-        start = views.index(view) + (1 if keep else 0)
-        await self.query_one("#messages", VerticalScroll).remove_children(views[start:])
 
     @on(MessageView.VersionRequested)
     async def switch_version(self, event: MessageView.VersionRequested) -> None:
@@ -687,7 +700,9 @@ class ChatScreen(GenchatScreen[None]):
         found = await saved.call(lambda store: store.conversation(wanted))
         if found is not None and found.kind == "compare":
             return await self._open_compare(found.id, found.settings)
-        opened = await saved.open(conversation_id, leaf)
+        # The end of the conversation first, the rest behind it (`_load_earlier`); a message
+        # looked for may be anywhere, so the whole of it then.
+        opened = await saved.open(conversation_id, leaf, last=OPEN_TURNS if focus is None else None)
         if not self.is_attached:
             return False
         self._report_history()
@@ -701,30 +716,24 @@ class ChatScreen(GenchatScreen[None]):
             self.settings["system"] = system.content
         self.target = target or self._stored_target(opened.thread, opened.conversation.profile)
         self._show_target()
-        views: list[MessageView] = []
-        for message in opened.thread:
-            if message.role == "user":
-                views.append(UserMessage(message.content, message.id))
-            elif message.role == "assistant":
-                views.append(stored_reply(message))
-        messages = self.query_one("#messages", VerticalScroll)
-        await messages.remove_children()
-        await messages.mount_all(views)
+        session = opened.turns
+        focused = next((t for t in session if focus is not None and t.message_id == focus), None)
+        self.workers.cancel_group(self, "earlier")  # of the conversation shown before
+        await self.thread.show(session, around=focused)
         if not self.is_attached:
             return False  # the app closed while the conversation was being shown
-        for view in views:
-            if view.message_id in opened.versions:
-                view.show_versions(opened.versions[view.message_id])
-        messages.scroll_end(animate=False)
-        messages.anchor()
+        if not opened.whole:
+            self._load_earlier(session, conversation_id)
+        from genchat.session.stored import stored_metrics  # the first frame shows no history
+
         status = self.query_one(StatusBar)
         last_reply = next((m for m in reversed(opened.thread) if m.role == "assistant"), None)
         status.metrics = stored_metrics(last_reply) if last_reply else ""
         status.context = ""
-        focused = next((v for v in views if focus is not None and v.message_id == focus), None)
-        if focused is not None:
-            focused.focus()
-            focused.scroll_visible(animate=False)
+        view = self.thread.view_for(focused) if focused is not None else None
+        if view is not None:
+            view.focus()
+            view.scroll_visible(animate=False)
         else:
             # The app may be closing while the conversation was shown: the prompt may be gone.
             for prompt in self.query("#prompt").results(PromptInput):
@@ -796,19 +805,24 @@ class ChatScreen(GenchatScreen[None]):
 
     # -- copying ---------------------------------------------------------------------------
 
-    def _assistant_views(self) -> list[AssistantMessage]:
-        return list(self.query(AssistantMessage))
+    def _reply_texts(self) -> list[str]:
+        """The text of each reply, oldest first: of one that streams, its text so far."""
+        reply = self._streaming_reply
+        return [
+            reply.text if turn.state == "streaming" and reply is not None else turn.text
+            for turn in self.session.replies()
+        ]
 
     def action_copy_reply(self) -> None:
-        views = [v for v in self._assistant_views() if v.text]
-        if not views:
+        texts = [text for text in self._reply_texts() if text]
+        if not texts:
             self.notify("There is no reply to copy yet.", severity="warning")
             return
-        self.copy_text(views[-1].text, "the last reply")
+        self.copy_text(texts[-1], "the last reply")
 
     def action_copy_code(self) -> None:
-        for view in reversed(self._assistant_views()):
-            code = last_code_block(view.text)
+        for text in reversed(self._reply_texts()):
+            code = last_code_block(text)
             if code is not None:
                 self.copy_text(code, "the last code block")
                 return
@@ -859,12 +873,15 @@ class ChatScreen(GenchatScreen[None]):
 
     # -- moving around -----------------------------------------------------------------------
 
-    def _select(self, step: int) -> None:
-        views = list(self.query(MessageView))
+    async def _select(self, step: int) -> None:
+        thread = self.thread
+        views = thread.views
         if not views:
             return
         focused = self.focused
         if isinstance(focused, MessageView) and focused in views:
+            if focused is views[0] and step < 0 and await thread.draw_earlier():
+                views = thread.views  # the turns before the first drawn are drawn now
             index = views.index(focused) + step
         else:
             index = len(views) - 1
@@ -874,20 +891,20 @@ class ChatScreen(GenchatScreen[None]):
         elif step > 0:
             self.query_one("#prompt", PromptInput).focus()
 
-    def action_select_previous(self) -> None:
-        self._select(-1)
+    async def action_select_previous(self) -> None:
+        await self._select(-1)
 
-    def action_select_next(self) -> None:
-        self._select(+1)
+    async def action_select_next(self) -> None:
+        await self._select(+1)
 
     def action_scroll_up(self) -> None:
-        self.query_one("#messages", VerticalScroll).scroll_up()
+        self.thread.scroll_up()
 
     def action_scroll_down(self) -> None:
-        self.query_one("#messages", VerticalScroll).scroll_down()
+        self.thread.scroll_down()
 
     def action_page_up(self) -> None:
-        self.query_one("#messages", VerticalScroll).scroll_page_up()
+        self.thread.scroll_page_up()
 
     def action_page_down(self) -> None:
-        self.query_one("#messages", VerticalScroll).scroll_page_down()
+        self.thread.scroll_page_down()

@@ -34,12 +34,14 @@ from genchat.compare.comparison import Turn
 from genchat.errors import GenchatError
 from genchat.history.records import StoredMessage
 from genchat.history.store import Store
+from genchat.session.stored import stored_metrics, stored_turn
+from genchat.session.turns import Turn as ShownTurn
 from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.screens.picker import ModelPicker
 from genchat.tui.screens.settings import ConversationSettings
 from genchat.tui.screens.summary import CompareSummary
 from genchat.tui.widgets.keybar import KeyBar
-from genchat.tui.widgets.message import ErrorMessage, stored_metrics, stored_reply
+from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
 from genchat.tui.widgets.pane import Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
 
@@ -160,7 +162,9 @@ class CompareScreen(GenchatScreen[None]):
             for pane in self.panes:
                 await pane.add_prompt(prompt.content)
                 if pane.index in latest:
-                    view = stored_reply(latest[pane.index])
+                    turn = stored_turn(latest[pane.index])
+                    assert turn is not None  # a reply
+                    view = AssistantMessage(turn)
                     await pane.messages.mount(view)
                     pane.show_stored(view, stored_metrics(latest[pane.index]))
         for pane in self.panes:
@@ -257,7 +261,7 @@ class CompareScreen(GenchatScreen[None]):
                 self.genchat.profiles, self._request_messages(pane), self.genchat.clock
             )
         except GenchatError as exc:
-            await pane.messages.mount(ErrorMessage(exc))
+            await pane.messages.mount(ErrorMessage(ShownTurn.of_error(exc)))
             return
         backend, request = reply.backend, reply.request
         await pane.start(reply)

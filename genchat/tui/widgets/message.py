@@ -19,14 +19,14 @@ from textual.message import Message
 from textual.widgets import Collapsible, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
-from genchat.chat import Loading, Metrics, Notice, Queued, ReasoningDelta, Started, TextDelta
-from genchat.errors import BackendError, GenchatError
+from genchat.chat import Loading, Notice, Queued, ReasoningDelta, Started, TextDelta
+from genchat.errors import BackendError
 from genchat.reply import Reply
+from genchat.session.turns import Turn, TurnState
 from genchat.tui.widgets.echo import shown as keys_shown
-from genchat.tui.widgets.status import format_metrics
 
 if TYPE_CHECKING:
-    from genchat.history.records import Status, StoredMessage
+    from genchat.history.records import Status
     from genchat.tui.widgets.markdown import MarkdownView
 
 _STATE_COLOURS = {"stopped": "warning", "interrupted": "warning", "error": "error"}
@@ -57,8 +57,8 @@ lags behind the stream, and how much memory the widgets take, however much a mod
 
 
 class MessageView(Vertical):
-    """A message in the conversation. Focus one to copy, save or fork from it, or to see its
-    other versions.
+    """A message in the conversation, drawn from its `Turn`. Focus one to copy, save or fork
+    from it, or to see its other versions.
 
     | Key | Binding id | Action |
     | --- | --- | --- |
@@ -115,12 +115,24 @@ class MessageView(Vertical):
             super().__init__(view)
             self.step = step
 
-    def __init__(self, *, classes: str, message_id: int | None = None) -> None:
+    def __init__(self, turn: Turn, *, classes: str) -> None:
         super().__init__(classes=classes)
-        self.message_id = message_id
+        self.turn = turn
+        """What this widget shows: the conversation's model of the message."""
+
+    @property
+    def message_id(self) -> int | None:
         """The message's id in the history store; `None` while unsaved."""
-        self.versions: tuple[int, int] | None = None
+        return self.turn.message_id
+
+    @message_id.setter
+    def message_id(self, message_id: int | None) -> None:
+        self.turn.message_id = message_id
+
+    @property
+    def versions(self) -> tuple[int, int] | None:
         """(which, how many) when the message has other versions."""
+        return self.turn.versions
 
     @property
     def text(self) -> str:
@@ -144,12 +156,21 @@ class MessageView(Vertical):
 
     def show_versions(self, versions: tuple[int, int] | None) -> None:
         """Say which version of the message this is, where there are several."""
-        self.versions = versions
+        self.turn.versions = versions
         label = self.query_one(".versions", Static)
         label.display = versions is not None
-        if versions is not None:
-            which, count = versions
-            label.update(Text(f"version {which} of {count} · ← → with the message focused"))
+        label.update(self._versions_text())
+
+    def _versions_text(self) -> Text:
+        if self.versions is None:
+            return Text()
+        which, count = self.versions
+        return Text(f"version {which} of {count} · ← → with the message focused")
+
+    def _versions_label(self) -> Static:
+        label = Static(self._versions_text(), classes="versions")
+        label.display = self.versions is not None
+        return label
 
     def action_copy_message(self) -> None:
         self.post_message(self.CopyRequested(self, save=False))
@@ -176,17 +197,16 @@ class UserMessage(MessageView):
         Binding("e", "edit_message", "Edit", id="edit_message"),
     ]
 
-    def __init__(self, content: str, message_id: int | None = None) -> None:
-        super().__init__(classes="user", message_id=message_id)
-        self.content = content
+    def __init__(self, turn: Turn) -> None:
+        super().__init__(turn, classes="user")
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="versions")
-        yield Static(Text(self.content), classes="body")
+        yield self._versions_label()
+        yield Static(Text(self.turn.text), classes="body")
 
     @property
     def text(self) -> str:
-        return self.content
+        return self.turn.text
 
     def action_edit_message(self) -> None:
         self.post_message(self.EditRequested(self))
@@ -195,20 +215,19 @@ class UserMessage(MessageView):
 class ErrorMessage(MessageView):
     """A backend or configuration error, with its title and what to do."""
 
-    def __init__(self, error: GenchatError) -> None:
-        super().__init__(classes="error")
-        self.error = error
+    def __init__(self, turn: Turn) -> None:
+        super().__init__(turn, classes="error")
 
     def compose(self) -> ComposeResult:
         body = Text()
-        body.append(self.error.title, style="bold")
+        body.append(self.turn.label, style="bold")
         body.append("\n")
-        body.append(self.error.message)
+        body.append(self.turn.text)
         yield Static(body, classes="body")
 
     @property
     def text(self) -> str:
-        return f"{self.error.title}: {self.error.message}"
+        return f"{self.turn.label}: {self.turn.text}"
 
 
 class AssistantMessage(MessageView):
@@ -217,12 +236,15 @@ class AssistantMessage(MessageView):
     Streamed text reaches the screen through a render loop of this widget: at most about 15
     appends a second, each of at most `MAX_APPEND_CHARS`, so that neither a fast stream nor a
     long reply ever makes one append long. `finish()` waits for the loop to catch up, then
-    renders again only if what is shown differs from the reply.
+    renders again only if what is shown differs from the reply, and writes how the reply
+    ended into its turn.
+
+    `live` for a reply about to stream; otherwise the turn is a finished reply (one from the
+    history), shown as it stands.
     """
 
-    def __init__(self, label: str, message_id: int | None = None) -> None:
-        super().__init__(classes="assistant", message_id=message_id)
-        self.label = label
+    def __init__(self, turn: Turn, *, live: bool = False) -> None:
+        super().__init__(turn, classes="assistant")
         self._content = io.StringIO()  # appends stay cheap however long the reply grows
         self._pending: list[str] = []
         """Text added and not yet given to the Markdown view."""
@@ -233,18 +255,30 @@ class AssistantMessage(MessageView):
         """Set when the reply has ended: the render loop then catches up without pausing."""
         self._reasoning = io.StringIO()
         self._reasoning_shown = True
-        self.state = "streaming"
-        """`streaming`, then `complete`, `stopped` or `error` (`interrupted` from the history)."""
-        self._footer = ""
         self._wake = asyncio.Event()
-        self._done = False
+        self._done = not live
         self._loop: Worker[None] | None = None
+        if live:
+            turn.state = "streaming"
+        else:
+            self._content.write(turn.text)
+            self._reasoning.write(turn.reasoning)
+            self._reasoning_shown = not turn.reasoning
+
+    @property
+    def label(self) -> str:
+        return self.turn.label
+
+    @property
+    def state(self) -> TurnState:
+        """`streaming`, then `complete`, `stopped` or `error` (`interrupted` from the history)."""
+        return self.turn.state
 
     def compose(self) -> ComposeResult:
         from genchat.tui.widgets.markdown import MarkdownView  # not needed for the first frame
 
         yield Static(Text(self.label, style="dim"), classes="label")
-        yield Static(classes="versions")
+        yield self._versions_label()
         with Collapsible(title="Reasoning", collapsed=True, classes="reasoning"):
             yield Static(classes="reasoning-text")
         yield MarkdownView(classes="body")
@@ -260,13 +294,6 @@ class AssistantMessage(MessageView):
             self._show_end()
         else:
             self._loop = self._render_loop()
-
-    def preset(self, text: str, *, reasoning: str = "", footer: str, state: str) -> None:
-        """Make this a finished reply (one from the history), before it is mounted."""
-        self._content.write(text)
-        self._reasoning.write(reasoning)
-        self._reasoning_shown = not reasoning
-        self._footer, self.state, self._done = footer, state, True
 
     @property
     def text(self) -> str:
@@ -358,8 +385,9 @@ class AssistantMessage(MessageView):
             if self._done:
                 return
 
-    async def finish(self, footer: str, *, state: str) -> None:
-        """End the stream: let the render loop catch up, make sure the whole reply shows."""
+    async def finish(self, footer: str, *, state: TurnState) -> None:
+        """End the stream: let the render loop catch up, make sure the whole reply shows, and
+        record in the turn how it ended."""
         self._done = self._hurry = True
         self._wake.set()
         if self._loop is not None:
@@ -372,7 +400,9 @@ class AssistantMessage(MessageView):
             self.body.update(shown)
         else:
             await self.body.end_stream()
-        self._footer, self.state = footer, state
+        turn = self.turn
+        turn.text, turn.reasoning = self.content, self.reasoning
+        turn.footer, turn.state = footer, state
         self._show_end()
 
     def _show_cut(self) -> None:
@@ -393,7 +423,7 @@ class AssistantMessage(MessageView):
     def _show_end(self) -> None:
         if self.cut:
             self._show_cut()  # with the reply's final length
-        self.query_one(".footer", Static).update(Text(self._footer, style="dim"))
+        self.query_one(".footer", Static).update(Text(self.turn.footer, style="dim"))
         self._show_state()
 
     def _on_theme(self, _theme: object) -> None:
@@ -424,39 +454,6 @@ def _piece_end(text: str, start: int) -> int:
         return end
     newline = text.rfind("\n", start, end)
     return newline + 1 if newline >= start else end
-
-
-def _stored_label(message: StoredMessage) -> str:
-    model = message.adapter or message.model
-    return " · ".join(p for p in (message.profile, model) if p) or "assistant"
-
-
-def stored_metrics(message: StoredMessage) -> str:
-    """A stored reply's metrics, as the status bar shows them."""
-    metrics = Metrics.from_dict(message.metrics)
-    return format_metrics(metrics) if metrics else ""
-
-
-def _stored_footer(message: StoredMessage) -> str:
-    state = {
-        "stopped": "stopped",
-        "error": f"failed: {message.error}" if message.error else "failed",
-        "interrupted": "interrupted: genchat stopped while this streamed",
-        "streaming": "still streaming in another genchat",
-    }.get(message.status, "")
-    return " · ".join(p for p in (state, stored_metrics(message)) if p)
-
-
-def stored_reply(message: StoredMessage) -> AssistantMessage:
-    """A reply from the history, finished, ready to mount."""
-    view = AssistantMessage(_stored_label(message), message.id)
-    view.preset(
-        message.content,
-        reasoning=message.reasoning,
-        footer=_stored_footer(message),
-        state=message.status,
-    )
-    return view
 
 
 Activity: TypeAlias = Callable[[str, "float | None"], None]

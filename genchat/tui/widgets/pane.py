@@ -17,6 +17,7 @@ from genchat.errors import BackendError, GenchatError
 from genchat.history.records import Status
 from genchat.profiles.profile import Profiles
 from genchat.reply import Reply
+from genchat.session.turns import Turn
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
 
@@ -167,12 +168,12 @@ class Pane(Vertical):
         return profiles.new_reply(self.target, messages, self.settings, clock)
 
     async def add_prompt(self, text: str) -> None:
-        await self.messages.mount(UserMessage(text))
+        await self.messages.mount(UserMessage(Turn("user", text)))
 
     async def start(self, reply: Reply) -> None:
         """Show a new reply, before it streams."""
         self.reply = reply
-        self.view = AssistantMessage(self.label)
+        self.view = AssistantMessage(Turn("assistant", label=self.label), live=True)
         self.state = "streaming"
         self.activity = "waiting"
         await self.messages.mount(self.view)
@@ -207,7 +208,7 @@ class Pane(Vertical):
             self.state = state
             await view.finish(self.finish_word(), state=state)
             if error is not None:
-                await self.messages.mount(ErrorMessage(error))
+                await self.messages.mount(ErrorMessage(Turn.of_error(error)))
             self.show_metrics()
             # Collect while the replies are read, once the last pane of the screen has ended.
             collect_when_idle(self, lambda: any(pane.streaming for pane in self.screen.query(Pane)))

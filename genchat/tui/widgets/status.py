@@ -10,23 +10,6 @@ from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
-from genchat.chat import Metrics
-
-
-def format_metrics(metrics: Metrics) -> str:
-    """TTFT, tokens/s and tokens, with `≈` where tokens were counted from the stream."""
-    approx = "≈" if metrics.tokens_approximate else ""
-    parts = []
-    if metrics.ttft_s is not None:
-        parts.append(f"TTFT {metrics.ttft_s:.2f}s")
-    if metrics.tokens_per_s is not None:
-        parts.append(f"{approx}{metrics.tokens_per_s:.1f} tok/s")
-    if metrics.completion_tokens is not None:
-        parts.append(f"{approx}{metrics.completion_tokens} tok")
-    if metrics.queued_s >= 0.05:
-        parts.append(f"queued {metrics.queued_s:.1f}s")
-    return " · ".join(parts)
-
 
 class StatusBar(Horizontal):
     """One line under the conversation."""
