@@ -13,7 +13,7 @@ def stored_metrics(message: StoredMessage) -> str:
     return metrics_text(metrics) if metrics else ""
 
 
-def stored_label(message: StoredMessage) -> str:
+def _stored_label(message: StoredMessage) -> str:
     """Who gave a stored reply: its profile and model (or adapter)."""
     model = message.adapter or message.model
     return " · ".join(p for p in (message.profile, model) if p) or "assistant"
@@ -43,7 +43,7 @@ def stored_turn(message: StoredMessage, versions: tuple[int, int] | None = None)
         message.id,
         versions,
         state=message.status,
-        label=stored_label(message),
+        label=_stored_label(message),
         reasoning=message.reasoning,
         footer=_stored_footer(message),
     )

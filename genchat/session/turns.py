@@ -80,9 +80,6 @@ class Session:
         """The conversation as the model sees it next, without the system prompt."""
         return [message for turn in self.turns if (message := turn.sent) is not None]
 
-    def last(self, role: TurnRole) -> Turn | None:
-        return next((t for t in reversed(self.turns) if t.role == role), None)
-
     def replies(self) -> list[Turn]:
         return [t for t in self.turns if t.role == "assistant"]
 

@@ -37,7 +37,7 @@ class Opened:
     conversation: Conversation
     thread: list[StoredMessage]
     """Its active branch, oldest first."""
-    turns: Session
+    session: Session
     """That branch as the chat shows it (made on the history thread: a long one takes a while),
     each message's versions counted."""
     whole: bool

@@ -191,10 +191,11 @@ class ChatScreen(GenchatScreen[None]):
         if whole is None or self.session is not session or not session.turns:
             return
         first = session.turns[0].message_id
-        index = next((i for i, t in enumerate(whole.turns) if t.message_id == first), None)
+        earlier = whole.session.turns
+        index = next((i for i, t in enumerate(earlier) if t.message_id == first), None)
         if index is None:
             return  # the conversation changed meanwhile (another genchat)
-        self.thread.put_before(whole.turns.turns[:index])
+        self.thread.put_before(earlier[:index])
         system = whole.thread[0] if whole.thread and whole.thread[0].role == "system" else None
         if system is not None and "system" not in self.settings:
             self.settings["system"] = system.content
@@ -716,7 +717,7 @@ class ChatScreen(GenchatScreen[None]):
             self.settings["system"] = system.content
         self.target = target or self._stored_target(opened.thread, opened.conversation.profile)
         self._show_target()
-        session = opened.turns
+        session = opened.session
         focused = next((t for t in session if focus is not None and t.message_id == focus), None)
         self.workers.cancel_group(self, "earlier")  # of the conversation shown before
         await self.thread.show(session, around=focused)

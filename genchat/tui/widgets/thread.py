@@ -107,10 +107,8 @@ class MessageList(VerticalScroll):
     async def cut(self, turn: Turn, *, keep: bool) -> None:
         """Drop the turns after `turn`, and `turn` itself unless `keep`, and their widgets."""
         dropped = {id(t) for t in self.session.cut(turn, keep=keep)}
-        before_window = len(self.session) < self._start
-        gone = [view for view in self.views if id(view.turn) in dropped]
-        await self.remove_children(gone)
-        if before_window or not self.views:
+        await self.remove_children([view for view in self.views if id(view.turn) in dropped])
+        if not self.views:  # every turn drawn was cut: draw the new end
             await self.show(self.session)
 
     def put_before(self, turns: list[Turn]) -> None:
@@ -133,10 +131,15 @@ class MessageList(VerticalScroll):
             self.call_later(self._fill)
 
     def _near_an_end(self) -> bool:
-        margin = self.size.height
-        near_top = self._start > 0 and self.scroll_y <= margin
-        near_bottom = not self.shows_the_end and self.max_scroll_y - self.scroll_y <= margin
-        return near_top or near_bottom
+        return self._near_the_top() or self._near_the_bottom()
+
+    def _near_the_top(self) -> bool:
+        """Whether the view is within a screen of the first turn drawn, with turns before it."""
+        return self._start > 0 and self.scroll_y <= self.size.height
+
+    def _near_the_bottom(self) -> bool:
+        """Whether the view is within a screen of the last turn drawn, with turns after it."""
+        return not self.shows_the_end and self.max_scroll_y - self.scroll_y <= self.size.height
 
     async def _fill(self) -> None:
         """Draw more turns at the end of the window the view is near."""
@@ -144,9 +147,9 @@ class MessageList(VerticalScroll):
             return
         self._filling = True
         try:
-            if self._start > 0 and self.scroll_y <= self.size.height:
+            if self._near_the_top():
                 await self.draw_earlier()
-            elif not self.shows_the_end and self.max_scroll_y - self.scroll_y <= self.size.height:
+            elif self._near_the_bottom():
                 await self._draw_later()
         finally:
             self._filling = False
