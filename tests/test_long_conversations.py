@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from genchat.history.store import Store
 from genchat.tui.app import GenchatApp, make_app
 from genchat.tui.widgets.message import MessageView
-from genchat.tui.widgets.thread import MAX_MOUNTED, OPEN_TURNS
+from genchat.tui.widgets.thread import MAX_MOUNTED, OPEN_TURNS, MessageList
 from tests.test_tui import chat, finish, scripted_profile, send, wait_for
 
 SIZE = (100, 32)
@@ -50,6 +50,12 @@ def drawn(app: GenchatApp) -> list[str]:
     return [view.text for view in chat(app).thread.views]
 
 
+def drew(thread: MessageList, was: MessageView, end: int) -> bool:
+    """Whether the list has drawn more turns at `end` (0 or -1) of what it drew, where `was`
+    was, and is done (the view put back in place)."""
+    return thread.views[end] is not was and not any(w.is_running for w in thread.workers)
+
+
 async def opened(app: GenchatApp, pilot: Pilot[None]) -> None:
     """Wait until the conversation is open: its end drawn, the turns before it loaded behind
     the first frame."""
@@ -82,8 +88,7 @@ async def test_scrolling_up_draws_earlier_turns_in_place_and_keeps_what_is_drawn
         while drawn(app)[0] != "message 0":
             first = thread.views[0]
             thread.scroll_home(animate=False, immediate=True)
-            await wait_for(pilot, lambda first=first: thread.views[0] is not first, "more turns")
-            await pilot.pause()
+            await wait_for(pilot, lambda first=first: drew(thread, first, 0), "earlier turns")
             # The turn that was at the top of the view is still in view: nothing jumped.
             assert first.region.height > 0
             assert len(thread.views) <= MAX_MOUNTED
@@ -92,7 +97,7 @@ async def test_scrolling_up_draws_earlier_turns_in_place_and_keeps_what_is_drawn
         while f"message {LENGTH - 1}" not in drawn(app):
             last = thread.views[-1]
             thread.scroll_end(animate=False, immediate=True)
-            await wait_for(pilot, lambda last=last: thread.views[-1] is not last, "later turns")
+            await wait_for(pilot, lambda last=last: drew(thread, last, -1), "later turns")
             assert len(thread.views) <= MAX_MOUNTED
         texts = drawn(app)
         start = int(texts[0].split()[1])
@@ -128,6 +133,7 @@ async def test_alt_up_from_the_first_drawn_message_draws_the_one_before(
         first.focus()
         await pilot.pause()
         await pilot.press("alt+up")
+        await wait_for(pilot, lambda: app.focused is not first, "the focus to move")
         focused = app.focused
         assert isinstance(focused, MessageView)
         assert focused.text == f"message {LENGTH - OPEN_TURNS - 1}"

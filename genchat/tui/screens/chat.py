@@ -874,15 +874,15 @@ class ChatScreen(GenchatScreen[None]):
 
     # -- moving around -----------------------------------------------------------------------
 
-    async def _select(self, step: int) -> None:
-        thread = self.thread
-        views = thread.views
+    def _select(self, step: int) -> None:
+        views = self.thread.views
         if not views:
             return
         focused = self.focused
         if isinstance(focused, MessageView) and focused in views:
-            if focused is views[0] and step < 0 and await thread.draw_earlier():
-                views = thread.views  # the turns before the first drawn are drawn now
+            if focused is views[0] and step < 0 and self.thread.can_draw_earlier:
+                self._select_before(focused)
+                return
             index = views.index(focused) + step
         else:
             index = len(views) - 1
@@ -892,11 +892,21 @@ class ChatScreen(GenchatScreen[None]):
         elif step > 0:
             self.query_one("#prompt", PromptInput).focus()
 
-    async def action_select_previous(self) -> None:
-        await self._select(-1)
+    @work(group="select", exit_on_error=False)
+    async def _select_before(self, view: MessageView) -> None:
+        """Draw the turns before `view`, the first drawn, and select the one just before it (a
+        worker: drawing waits for the screen to be drawn)."""
+        await self.thread.draw_earlier()
+        views = self.thread.views
+        if view in views and (index := views.index(view)) > 0:
+            views[index - 1].focus()
+            views[index - 1].scroll_visible()
 
-    async def action_select_next(self) -> None:
-        await self._select(+1)
+    def action_select_previous(self) -> None:
+        self._select(-1)
+
+    def action_select_next(self) -> None:
+        self._select(+1)
 
     def action_scroll_up(self) -> None:
         self.thread.scroll_up()

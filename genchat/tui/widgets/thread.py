@@ -12,8 +12,6 @@ again at any time, and nothing is read back out of a widget.
 
 from __future__ import annotations
 
-import asyncio
-
 from textual.containers import VerticalScroll
 
 from genchat.session.turns import Session, Turn
@@ -64,6 +62,11 @@ class MessageList(VerticalScroll):
     def shows_the_end(self) -> bool:
         """Whether the conversation's last turn is drawn (new turns are drawn after it)."""
         return self._end == len(self.session)
+
+    @property
+    def can_draw_earlier(self) -> bool:
+        """Whether there are turns before the first one drawn."""
+        return self._start > 0 and bool(self.views)
 
     def view_for(self, turn: Turn) -> MessageView | None:
         """The widget drawing `turn`, where it is drawn."""
@@ -116,8 +119,7 @@ class MessageList(VerticalScroll):
         comes near them."""
         self.session.turns[:0] = turns
         self._start += len(turns)
-        if self._near_an_end():
-            self.call_later(self._fill)
+        self._fill_soon()
 
     async def clear(self) -> None:
         """Start an empty conversation."""
@@ -127,8 +129,12 @@ class MessageList(VerticalScroll):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self._fill_soon()
+
+    def _fill_soon(self) -> None:
+        """Draw more turns, in a worker, if the view is near an end of what is drawn."""
         if not self._filling and self._near_an_end():
-            self.call_later(self._fill)
+            self.run_worker(self._fill(), group="fill", exit_on_error=False)
 
     def _near_an_end(self) -> bool:
         return self._near_the_top() or self._near_the_bottom()
@@ -142,7 +148,7 @@ class MessageList(VerticalScroll):
         return not self.shows_the_end and self.max_scroll_y - self.scroll_y <= self.size.height
 
     async def _fill(self) -> None:
-        """Draw more turns at the end of the window the view is near."""
+        """Draw more turns at the end of the window the view is near (in a worker)."""
         if self._filling or not self.is_attached:
             return
         self._filling = True
@@ -156,22 +162,25 @@ class MessageList(VerticalScroll):
 
     async def draw_earlier(self) -> bool:
         """Draw up to `BATCH` turns before the first one drawn, the view staying where it is;
-        whether there were any."""
-        if self._start == 0 or not self.views:
+        whether there were any. Await it from a worker, not a message handler: it waits for
+        the screen to be drawn, which a handler that waits holds up."""
+        if not self.can_draw_earlier:
             return False
-        first = self.views[0]
+        drawn = self.views
+        first = drawn[0]
         start = max(0, self._start - BATCH)
+        surplus = len(drawn) + self._start - start - MAX_MOUNTED
+        if surplus > 0 and drawn[-1].turn.state != "streaming":
+            # The far end goes first (the view is not near it), so the bound always holds.
+            await self.remove_children(drawn[-surplus:])
+            self.anchor(False)
         views = [view_of(turn) for turn in self.session.turns[start : self._start]]
         await self.mount_all(views, before=0)
         self._start = start
-        await self._settled()
+        await self.wait_for_refresh()  # laid out: the turns drawn have their heights
         if first.is_attached:
             # What was first is now below the new turns: scroll down by their height.
             self.scroll_to(y=self.scroll_y + first.virtual_region.y, animate=False, immediate=True)
-        views = self.views
-        if len(views) > MAX_MOUNTED and views[-1].turn.state != "streaming":
-            await self.remove_children(views[MAX_MOUNTED:])
-            self.anchor(False)
         return True
 
     async def _draw_later(self) -> None:
@@ -180,25 +189,15 @@ class MessageList(VerticalScroll):
         turns = self.session.turns[end : end + BATCH]
         if not turns:
             return
-        await self.mount_all([view_of(turn) for turn in turns])
-        surplus = len(self.views) - MAX_MOUNTED
+        drawn = self.views
+        surplus = len(drawn) + len(turns) - MAX_MOUNTED
         if surplus > 0:
-            views = self.views
-            await self._settled()
-            # The view moves up by the height of the turns taken away above it.
-            height = views[surplus].virtual_region.y - views[0].virtual_region.y
-            await self.remove_children(views[:surplus])
+            # The turns taken away above the view were laid out: the view moves up by their
+            # height.
+            height = drawn[surplus].virtual_region.y - drawn[0].virtual_region.y
+            await self.remove_children(drawn[:surplus])
             self._start += surplus
             self.scroll_to(y=max(0, self.scroll_y - height), animate=False, immediate=True)
+        await self.mount_all([view_of(turn) for turn in turns])
         if self.shows_the_end:
             self.anchor()
-
-    async def _settled(self) -> None:
-        """Wait until the widgets mounted so far are laid out."""
-        if not self.is_attached:
-            return
-        laid_out = asyncio.Event()
-        # The app's, not this widget's: `_fill` runs in this widget's own queue, which would
-        # not take the callback until `_fill` returned.
-        self.app.call_after_refresh(laid_out.set)
-        await laid_out.wait()
