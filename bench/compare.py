@@ -1,6 +1,6 @@
 """The compare screen under load: three remote panes streaming at once against one stream alone.
 
-The fault server (tests/fault_server.py), in a process of its own, sends each reply as 2,000
+The fault server (tests/support/fault_server.py), in a process of its own, sends each reply as 2,000
 tokens at 100 a second (`paced-100-2000`), over real HTTP to genchat's openai backend. We time
 from Enter to every reply on screen: three panes on the compare screen against the chat screen
 with one such reply, alternating, in the real app headless. While the three panes stream, a key

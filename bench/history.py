@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import make_plugin_site, plugin_path  # noqa: E402
+from tests.support.helpers import make_plugin_site, plugin_path  # noqa: E402
 
 SEARCHES = {
     "common word": "alpha",
@@ -130,7 +130,7 @@ async def screen_times(rounds: int = 2) -> dict[str, float]:
 
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.5)
-        await app.chat_history.call(lambda store: None)  # the store is open, as after start-up
+        await app.services.history.call(lambda store: None)  # the store is open, as after start-up
         assert app._driver is not None
         for _ in range(rounds):
             start = time.perf_counter()
@@ -165,10 +165,10 @@ async def stream_seconds(save: bool) -> float:
 
     app = make_app("scripted")
     if not save:
-        app.chat_history = ChatHistory(no_store)
+        app.services.history = ChatHistory(no_store)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause(0.3)
-        await app.chat_history.call(lambda store: None)
+        await app.services.history.call(lambda store: None)
         await pilot.press(*"go")
         start = time.perf_counter()
         await pilot.press("enter")

@@ -95,8 +95,8 @@ async def open_times(conversation: int, messages: int, rounds: int) -> dict[str,
     app = make_app("bench")
     times, wholes = [], []
     async with app.run_test(size=SIZE) as pilot:
-        await app.loaded.wait()
-        await app.warmed_up.wait()
+        await app.services.loaded.wait()
+        await app.services.warmed_up.wait()
         await pilot.pause()
         chat = app.screen
         assert isinstance(chat, ChatScreen)

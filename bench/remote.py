@@ -1,7 +1,7 @@
 """Remote streaming: genchat's openai backend against a bare httpx loop, and the chat screen fed
 by a real HTTP stream at full speed and at a paced 100 tokens a second.
 
-The stream comes from the project's fault server (tests/fault_server.py) in a process of its
+The stream comes from the project's fault server (tests/support/fault_server.py) in a process of its
 own, so that its work is not counted as the client's: `fast-N` sends N tokens as fast as the
 socket takes them, `paced-R-N` sends N tokens at R a second.
 """
@@ -33,7 +33,10 @@ PACED_SIZES = (1000, 4000, 16000)
 def fault_server() -> Iterator[str]:
     """The fault server in a process of its own; yields its root URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fault_server"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.support.fault_server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None

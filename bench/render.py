@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from keys import type_while  # noqa: E402
 from remote import fault_server  # noqa: E402
 
-from tests.helpers import DEADLINE_S, Terminal, make_plugin_site, plugin_path  # noqa: E402
+from tests.support.helpers import DEADLINE_S, Terminal, make_plugin_site, plugin_path  # noqa: E402
 
 CHARS_PER_TOKEN = 4
 END_WORD = "zqxjend"

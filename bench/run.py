@@ -506,7 +506,7 @@ on first use; the weights themselves take the last row's time. Cold over warm:
 {rendering_section()}
 ## Remote streaming
 
-`bench/remote.py`, against the project's fault server (`tests/fault_server.py`) run in a
+`bench/remote.py`, against the project's fault server (`tests/support/fault_server.py`) run in a
 process of its own, so that its work is not counted.
 
 **The openai backend against a bare httpx loop**, each consuming the same

@@ -2,7 +2,7 @@
 longest stall of each reply, for each way of handling the cyclic garbage collector, side by side.
 
 The real app, headless (120×40), on an openai profile against the project's fault server
-(tests/fault_server.py) in a process of its own: `--chats` chats of `--replies` replies of
+(tests/support/fault_server.py) in a process of its own: `--chats` chats of `--replies` replies of
 `--tokens` tokens each, streamed as fast as the socket takes them, Ctrl+N between chats, and the
 app left idle for `READ_S` after each reply, as while it is read. After each chat, its RSS;
 during each reply, from Enter until the whole reply is on screen, the longest stall of the event

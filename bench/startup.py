@@ -184,7 +184,7 @@ def first_frame(app):  # the app calls this once the first screen is drawn
     after_first_screen(app)
 
     async def when_loaded():
-        await app.loaded.wait()
+        await app.services.loaded.wait()
         loaded.append(time.perf_counter())
         app.exit()
 

@@ -140,7 +140,10 @@ def measure(megabytes: int) -> dict[str, Any]:
         for kind in ("before", "joined once", "default limit")
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fault_server"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.support.fault_server"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None

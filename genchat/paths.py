@@ -1,4 +1,5 @@
-"""Where genchat's files are, and the config file read as TOML but not yet validated.
+"""Where genchat's files are, the config file read as TOML but not yet validated, and writing an
+export there.
 
 No pydantic: the TUI's first frame needs the config's keymap and default profile, and draws
 before `genchat.profiles.config` validates the rest (`genchat.tui.app`).
@@ -64,3 +65,9 @@ def read_config_file(path: Path) -> dict[str, Any] | None:
         return tomllib.loads(raw)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"not valid TOML: {exc}"], source=str(path)) from exc
+
+
+def write_export(path: Path, text: str) -> None:
+    """Write an export (a leaderboard, a comparison), making its folder first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from genchat.embedded import embedded_model_path
-from tests.fault_server import FaultServer
-from tests.helpers import DEADLINE_S, free_port, make_plugin_site, plugin_path
+from tests.support.fault_server import FaultServer
+from tests.support.helpers import DEADLINE_S, free_port, make_plugin_site, plugin_path
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +37,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True)
 def every_toast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every toast an app raises, with its severity, in `app.toasts`
-    (`tests.test_tui.notifications` reads it): a toast leaves the screen after its timeout, and
+    (`tests.support.pilot.notifications` reads it): a toast leaves the screen after its timeout, and
     on a busy machine a test may look later."""
     from genchat.tui.app import GenchatApp
 
@@ -68,7 +68,7 @@ def config_file(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def faults() -> Iterator[FaultServer]:
-    """The fault-injecting server (tests/fault_server.py), one for the whole session."""
+    """The fault-injecting server (tests/support/fault_server.py), one for the whole session."""
     server = FaultServer().start()
     yield server
     server.stop()
@@ -95,6 +95,12 @@ def test_plugins(
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     monkeypatch.setenv("PYTHONPATH", path)
     yield path
+
+
+@pytest.fixture
+def scripted(test_plugins: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the scripted test plugin loads (tests/plugins/genchat_test_scripted.py)."""
+    monkeypatch.setenv("GENCHAT_PLUGINS", "scripted")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,9 @@ from typing import Literal, TypeAlias
 from genchat.chat import Metrics
 from genchat.markdown_blocks import close_open_blocks
 
+MIN_PANES, MAX_PANES = 2, 4
+"""How many targets a comparison takes."""
+
 DiffOp: TypeAlias = tuple[Literal["same", "removed", "added"], str]
 
 

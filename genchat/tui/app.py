@@ -19,9 +19,17 @@ from genchat.chat import Target
 from genchat.embedded import PROFILE_NAME
 from genchat.errors import ConfigError
 from genchat.paths import config_path, read_config_file
-from genchat.tui.history import ChatHistory
 from genchat.tui.memory import settle_memory
+from genchat.tui.navigation import (
+    HistoryChoice,
+    OpenArena,
+    OpenCompare,
+    OpenHistory,
+    OpenLeaderboard,
+    OpenSummary,
+)
 from genchat.tui.screens.chat import ChatScreen
+from genchat.tui.services import Services
 from genchat.tui.timers import guard_timers
 from genchat.tui.warm_up import warm_up
 from genchat.tui.widgets.echo import hand_over_quickly
@@ -68,30 +76,21 @@ class GenchatApp(App[None]):
         """The arena to open at start."""
         self.continue_with = continue_with
         """The target that `conversation` continues with, instead of its own."""
-        self._profiles: Profiles | None = None
         self._load: Callable[[], Profiles] | None = None
         """What loads the profiles, in a thread, once the first frame is drawn."""
         if callable(profiles):
-            self._load = profiles
+            self._load, given = profiles, None
         else:
-            self._profiles = profiles
+            given = profiles
         self._keymap = dict(keymap or {})
         self._switch_interval = sys.getswitchinterval()
-        self.loaded = asyncio.Event()
-        """Set once the profiles are loaded: before it, `profiles` raises, and the actions and
-        messages that need them wait for it (`needs_profiles`, `ChatScreen.send`)."""
+        self.services = Services(clock=clock, given=given)
+        """What every screen is given: the profiles once loaded, the history, the clock."""
         self.config_error: ConfigError | None = None
         """Why the app ended before it was ready: the config, checked after the first frame."""
         self.initial_target = target
         self.initial_conversation = conversation
         """A stored conversation to open at start (`last`: the latest)."""
-        self.clock = clock
-        """What replies are timed with; snapshot tests pass a fixed one."""
-        self.chat_history = ChatHistory()
-        """Where the chat screen saves its conversation."""
-        self.warmed_up = asyncio.Event()
-        """Set once what the first frame did without is imported (`genchat.tui.warm_up`):
-        background work that needs it waits, rather than import it on the event loop."""
 
     def notify(
         self,
@@ -107,26 +106,54 @@ class GenchatApp(App[None]):
         action to a click (`[@click=…]`), or fail to parse and end the app (`[/]`)."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
-    @property
-    def profiles(self) -> Profiles:
-        """The config's profiles and their backends; loaded just after the first frame."""
-        if self._profiles is None:
-            raise RuntimeError("the profiles load after the first frame: await app.loaded")
-        return self._profiles
-
     def on_mount(self) -> None:
         self._switch_interval = hand_over_quickly()  # for the terminal's threads (echo.py)
         self.set_keymap(self._keymap)
         self.push_screen(
-            ChatScreen(self.initial_target, self.initial_conversation, self.continue_with)
+            ChatScreen(
+                self.services, self.initial_target, self.initial_conversation, self.continue_with
+            )
         )
         if self.compare:
-            from genchat.tui.screens.compare import CompareScreen
-
-            self.push_screen(CompareScreen(self.compare))
+            self.on_open_compare(OpenCompare(self.compare))
         if self.arena:
-            self.push_screen(self.arena.screen())
+            self.push_screen(self.arena.screen(self.services))
         self.call_after_refresh(self._after_first_screen)
+
+    # -- one screen opens another (genchat.tui.navigation) --------------------------------------
+
+    def on_open_compare(self, message: OpenCompare) -> None:
+        from genchat.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(self.services, message.targets, message.saved))
+
+    def on_open_arena(self, message: OpenArena) -> None:
+        from genchat.tui.screens.arena import ArenaScreen
+
+        self.push_screen(ArenaScreen(self.services, message.targets))
+
+    def on_open_leaderboard(self, message: OpenLeaderboard) -> None:
+        from genchat.tui.screens.leaderboard import LeaderboardScreen
+
+        self.push_screen(LeaderboardScreen(self.services.history, message.tag))
+
+    def on_open_history(self, message: OpenHistory) -> None:
+        from genchat.tui.screens.history import HistoryScreen
+
+        services = self.services
+        screen = HistoryScreen(services.history, services.profiles, current=message.current)
+
+        async def closed(choice: HistoryChoice | None) -> None:
+            await message.closed(choice, frozenset(screen.deleted))
+
+        self.push_screen(screen, closed)
+
+    def on_open_summary(self, message: OpenSummary) -> None:
+        from genchat.tui.screens.summary import CompareSummary
+
+        self.push_screen(
+            CompareSummary(message.title, message.labels, message.turns, name=message.name)
+        )
 
     def _after_first_screen(self) -> None:
         """What can wait until the screen is up: the profiles (`_start`), then the rest."""
@@ -139,16 +166,18 @@ class GenchatApp(App[None]):
         import what a first reply needs (off the event loop, so that the reply does not pause
         for it), settle memory, look for servers, and open the history. Plugins that failed
         are named here: a toast raised before the first screen exists may never be drawn."""
+        profiles = self.services.given
         if self._load is not None:
             try:
-                self._profiles = await asyncio.to_thread(self._load)
+                profiles = await asyncio.to_thread(self._load)
             except ConfigError as exc:
                 self.config_error = exc
                 self.exit(return_code=2)
                 return
-            self.set_keymap(dict(self.profiles.loaded.config.keymap))
-        self.loaded.set()
-        for failure in self.profiles.registry.failures:
+            self.set_keymap(dict(profiles.loaded.config.keymap))
+        assert profiles is not None
+        self.services.profiles_loaded(profiles)
+        for failure in self.services.profiles.registry.failures:
             self.notify(
                 f"Plugin {failure.name} failed at {failure.stage}: {failure.error}",
                 title="Plugin not loaded",
@@ -156,7 +185,7 @@ class GenchatApp(App[None]):
                 timeout=10,
             )
         self._warm_up()
-        self.chat_history.open_soon()
+        self.services.history.open_soon()
 
     @work(group="warm-up", exit_on_error=False)
     async def _warm_up(self) -> None:
@@ -164,7 +193,7 @@ class GenchatApp(App[None]):
         # memory is settled and servers are looked for either way.
         with contextlib.suppress(Exception):
             await asyncio.to_thread(warm_up)
-        self.warmed_up.set()
+        self.services.warmed_up.set()
         # Frozen after the warm-up, so that what it imported is frozen too; and not at the first
         # frame, where the first key would wait for the collection that comes before the freeze.
         settle_memory()
@@ -172,8 +201,8 @@ class GenchatApp(App[None]):
 
     async def _discover(self) -> None:
         """Look for running servers (an Ollama), and say what was found."""
-        for name in await self.profiles.discover():
-            profile = self.profiles.profiles[name]
+        for name in await self.services.profiles.discover():
+            profile = self.services.profiles.profiles[name]
             where = getattr(profile.options, "base_url", None)
             at = f" at {where}" if where else ""
             self.notify(
@@ -184,9 +213,9 @@ class GenchatApp(App[None]):
             )
 
     async def on_unmount(self) -> None:
-        if self._profiles is not None:
-            await self._profiles.aclose()
-        await asyncio.to_thread(self.chat_history.close)
+        if self.services.given is not None:
+            await self.services.given.aclose()
+        await asyncio.to_thread(self.services.history.close)
         sys.setswitchinterval(self._switch_interval)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

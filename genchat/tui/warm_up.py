@@ -16,9 +16,9 @@ LATER = (
     "httpx",  # remote backends, and looking for an Ollama server
     "genchat.history.store",  # the history thread opens it too; both wait for one import
     "genchat.history.titles",
-    "genchat.tui.screens.picker",
+    "genchat.tui.dialogs.picker",
     "genchat.tui.screens.history",
-    "genchat.tui.screens.dialogs",
+    "genchat.tui.dialogs.questions",
 )
 """Modules a session soon needs, in the order it is likely to need them."""
 

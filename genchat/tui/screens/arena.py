@@ -30,12 +30,13 @@ from genchat.arena.votes import OUTCOMES, Outcome, Pairings, identity_claim
 from genchat.chat import Message, Target
 from genchat.errors import GenchatError
 from genchat.session.turns import Turn
+from genchat.tui.dialogs.questions import AskLine
+from genchat.tui.navigation import OpenLeaderboard
 from genchat.tui.screens.base import GenchatScreen
-from genchat.tui.screens.compare import MIN_PANE_WIDTH
-from genchat.tui.screens.dialogs import AskLine
+from genchat.tui.services import Services
 from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import ErrorMessage
-from genchat.tui.widgets.pane import Pane, target_label
+from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
 
 SIDES = ("a", "b")
@@ -79,9 +80,9 @@ class ArenaSetup:
     tag: str = ""
     seed: int | None = None
 
-    def screen(self) -> ArenaScreen:
+    def screen(self, services: Services) -> ArenaScreen:
         rng = random.Random(self.seed) if self.seed is not None else None
-        return ArenaScreen(self.targets, live=self.live, tag=self.tag, rng=rng)
+        return ArenaScreen(services, self.targets, live=self.live, tag=self.tag, rng=rng)
 
 
 class ArenaScreen(GenchatScreen[None]):
@@ -124,13 +125,14 @@ class ArenaScreen(GenchatScreen[None]):
 
     def __init__(
         self,
+        services: Services,
         targets: list[Target],
         *,
         live: bool = False,
         tag: str = "",
         rng: random.Random | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(services)
         self.targets = {_name(target): target for target in targets}
         """The contenders, by the names their votes are recorded under."""
         self.pairings = Pairings(list(self.targets), rng)
@@ -223,7 +225,7 @@ class ArenaScreen(GenchatScreen[None]):
         side = SIDES[pane.index]
         try:
             messages = [Message("user", current.prompt)]
-            reply = pane.new_reply(self.genchat.profiles, messages, self.genchat.clock)
+            reply = pane.new_reply(self.services.profiles, messages, self.services.clock)
         except GenchatError as exc:
             await pane.messages.mount(ErrorMessage(Turn.of_error(exc)))
             pane.state = "error"
@@ -325,7 +327,7 @@ class ArenaScreen(GenchatScreen[None]):
         }
         tag = self.tag
         current.state = "voted"
-        current.vote_id = await self.genchat.chat_history.call(
+        current.vote_id = await self.services.history.call(
             lambda store: vote_store.add_vote(
                 store,
                 prompt=current.prompt,
@@ -362,7 +364,7 @@ class ArenaScreen(GenchatScreen[None]):
 
     def _reveal(self, panes: list[Pane]) -> None:
         for pane in panes:
-            label = target_label(self.genchat.profiles, pane.target)
+            label = target_label(self.services.profiles, pane.target)
             pane.label = f"{_side(pane.index)}: {label}"
             pane.blind_note = None
             pane.show_header()
@@ -373,7 +375,7 @@ class ArenaScreen(GenchatScreen[None]):
             self.notify("There is no vote of this session to undo.", severity="warning")
             return
         vote_id = self.votes.pop()
-        existed = await self.genchat.chat_history.call(
+        existed = await self.services.history.call(
             lambda store: vote_store.delete_vote(store, vote_id)
         )
         if self.round is not None and self.round.vote_id == vote_id:
@@ -411,9 +413,7 @@ class ArenaScreen(GenchatScreen[None]):
         )
 
     def action_leaderboard(self) -> None:
-        from genchat.tui.screens.leaderboard import LeaderboardScreen
-
-        self.app.push_screen(LeaderboardScreen(tag=self.tag or None))
+        self.post_message(OpenLeaderboard(self.tag or None))
 
 
 def _side(index: int) -> str:

@@ -1,4 +1,4 @@
-"""What the chat, compare and arena screens share: the app, typed, saying what the history
+"""What the chat, compare and arena screens share: their services, saying what the history
 found, and handing typing that landed on a message to the prompt."""
 
 from __future__ import annotations
@@ -6,16 +6,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from textual import on
 from textual.screen import Screen
 
+from genchat.tui.services import Services
 from genchat.tui.widgets.message import MessageView
 from genchat.tui.widgets.prompt import PromptInput
-
-if TYPE_CHECKING:
-    from genchat.tui.app import GenchatApp
 
 ResultT = TypeVar("ResultT")
 ScreenT = TypeVar("ScreenT", bound="GenchatScreen[Any]")
@@ -30,7 +28,7 @@ def needs_profiles(
 
     @functools.wraps(action)
     async def when_loaded(screen: ScreenT) -> None:
-        await screen.genchat.loaded.wait()
+        await screen.services.loaded.wait()
         done = action(screen)
         if inspect.isawaitable(done):
             await done
@@ -46,16 +44,13 @@ class GenchatScreen(Screen[ResultT]):
 
     _history_failure_shown = False
 
-    @property
-    def genchat(self) -> GenchatApp:
-        from genchat.tui.app import GenchatApp
-
-        assert isinstance(self.app, GenchatApp)
-        return self.app
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
 
     def _report_history(self) -> None:
         """Say what opening the history store found, and once that nothing is being saved."""
-        saved = self.genchat.chat_history
+        saved = self.services.history
         while saved.notices:
             self.notify(saved.notices.pop(0), title="History", timeout=10)
         if saved.failure is not None and not self._history_failure_shown:

@@ -20,7 +20,15 @@ from genchat.paths import data_dir
 from genchat.reply import Reply
 from genchat.session.turns import Session, Turn, metrics_text
 from genchat.tui.memory import collect_when_idle
+from genchat.tui.navigation import (
+    HistoryChoice,
+    OpenCompare,
+    OpenHistory,
+    OpenLeaderboard,
+    SavedComparison,
+)
 from genchat.tui.screens.base import GenchatScreen, needs_profiles
+from genchat.tui.services import Services
 from genchat.tui.watchdog import LoopWatchdog, Suspect
 from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import AssistantMessage, MessageView, stream_into
@@ -33,7 +41,6 @@ if TYPE_CHECKING:
     from genchat.history.records import Status, StoredMessage
     from genchat.history.store import Store
     from genchat.profiles.profile import Profile
-    from genchat.tui.screens.history import HistoryChoice
 
 STREAMING_HINT = "A reply is streaming: Esc stops it."
 
@@ -119,11 +126,12 @@ class ChatScreen(GenchatScreen[None]):
 
     def __init__(
         self,
+        services: Services,
         target: Target,
         conversation: int | Literal["last"] | None = None,
         continue_with: Target | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(services)
         self.target = target
         self.settings: dict[str, Any] = {}
         """What this conversation sets over its profile: `system` (and the `persona` it came
@@ -164,8 +172,8 @@ class ChatScreen(GenchatScreen[None]):
     async def _when_loaded(self) -> None:
         """Once the app has its profiles: show the model, and open the conversation asked
         for at start."""
-        if not self.genchat.loaded.is_set():
-            await self.genchat.loaded.wait()
+        if not self.services.loaded.is_set():
+            await self.services.loaded.wait()
             self._show_target()
         if self._open_on_mount is not None:
             wanted = self._open_on_mount
@@ -187,7 +195,7 @@ class ChatScreen(GenchatScreen[None]):
     async def _load_earlier(self, session: Session, conversation_id: int) -> None:
         """Put the turns before those shown in `session` (opened with its last turns only):
         a reply waits for them (`_reply`), since the model is sent the whole conversation."""
-        whole = await self.genchat.chat_history.whole(conversation_id)
+        whole = await self.services.history.whole(conversation_id)
         if whole is None or self.session is not session or not session.turns:
             return
         first = session.turns[0].message_id
@@ -221,9 +229,9 @@ class ChatScreen(GenchatScreen[None]):
     def _target_label(self) -> str:
         """`profile · model`, or the profile alone where its model is not known without I/O."""
         model = self.target.model
-        if model is None and self.genchat.loaded.is_set():
+        if model is None and self.services.loaded.is_set():
             with contextlib.suppress(GenchatError):
-                model = self.genchat.profiles.backend(self.target.profile).default_model
+                model = self.services.profiles.backend(self.target.profile).default_model
         return f"{self.target.profile} · {model}" if model else self.target.profile
 
     def _show_target(self) -> None:
@@ -238,9 +246,9 @@ class ChatScreen(GenchatScreen[None]):
 
     @work(exclusive=True, group="model-info")
     async def _load_model_info(self) -> None:
-        await self.genchat.warmed_up.wait()  # a remote backend's HTTP client, imported off the loop
+        await self.services.warmed_up.wait()  # the HTTP client, imported off the loop
         try:
-            models = await self.genchat.profiles.backend(self.target.profile).list_models()
+            models = await self.services.profiles.backend(self.target.profile).list_models()
         except GenchatError:
             return
         wanted = self.target.model
@@ -250,31 +258,31 @@ class ChatScreen(GenchatScreen[None]):
 
     @needs_profiles
     def action_pick_model(self) -> None:
-        from genchat.tui.screens.picker import ModelPicker
+        from genchat.tui.dialogs.picker import ModelPicker
 
         def picked(target: Target | None) -> None:
             if target is not None and target != self.target:
                 self._use_target(target)
                 self.notify(f"Next message goes to {target.profile}", timeout=3)
 
-        self.app.push_screen(ModelPicker(self.genchat.profiles, self.target), picked)
+        self.app.push_screen(ModelPicker(self.services.profiles, self.target), picked)
 
     @needs_profiles
     def action_settings(self) -> None:
         try:
-            profile = self.genchat.profiles.get(self.target.profile)
+            profile = self.services.profiles.get(self.target.profile)
         except GenchatError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
-        personas = self.genchat.profiles.loaded.config.personas
-        from genchat.tui.screens.settings import ConversationSettings
+        personas = self.services.profiles.loaded.config.personas
+        from genchat.tui.dialogs.settings import ConversationSettings
 
         async def changed(settings: dict[str, Any] | None) -> None:
             if settings is None or settings == self.settings:
                 return
             self.settings = settings
             self._show_target()
-            saved = self.genchat.chat_history
+            saved = self.services.history
             conversation = saved.conversation
             if conversation is not None:
                 await saved.call(lambda store: store.set_settings(conversation, settings))
@@ -284,21 +292,17 @@ class ChatScreen(GenchatScreen[None]):
         self.app.push_screen(ConversationSettings(profile, personas, self.settings), changed)
 
     def action_leaderboard(self) -> None:
-        from genchat.tui.screens.leaderboard import LeaderboardScreen
-
-        self.app.push_screen(LeaderboardScreen())
+        self.post_message(OpenLeaderboard())
 
     @needs_profiles
     def action_compare(self) -> None:
         """Open the compare screen on this chat's target and the next profile; each pane's
         model can then be changed (Ctrl+O there)."""
-        from genchat.tui.screens.compare import CompareScreen
-
-        names = [n for n in self.genchat.profiles.profiles if n != self.target.profile]
+        names = [n for n in self.services.profiles.profiles if n != self.target.profile]
         if not names:
             self.notify("There is only one profile: add another to compare.", severity="warning")
             return
-        self.app.push_screen(CompareScreen([self.target, Target(names[0])]))
+        self.post_message(OpenCompare([self.target, Target(names[0])]))
 
     # -- sending and streaming ---------------------------------------------------------------
 
@@ -310,14 +314,14 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
-        if not self.genchat.loaded.is_set():  # sent as the app starts: it goes once it can
+        if not self.services.loaded.is_set():  # sent as the app starts: it goes once it can
             self.run_worker(self._send_when_loaded(event), group="start")
             return
         async with self._sending:
             await self._send(event)
 
     async def _send_when_loaded(self, event: PromptInput.Submitted) -> None:
-        await self.genchat.loaded.wait()
+        await self.services.loaded.wait()
         async with self._sending:
             await self._send(event)
 
@@ -336,13 +340,13 @@ class ChatScreen(GenchatScreen[None]):
         """Add the user's message and stream the reply to it."""
         view = await self.thread.add(Turn("user", text))
         try:
-            profile = self.genchat.profiles.get(self.target.profile)
-            backend = self.genchat.profiles.backend(profile.name)
+            profile = self.services.profiles.get(self.target.profile)
+            backend = self.services.profiles.backend(profile.name)
             system, _ = profile.overridden(self.settings)
         except GenchatError as exc:
             await self._add_error(exc)
             return
-        saved = self.genchat.chat_history
+        saved = self.services.history
         view.message_id = await saved.add_user(
             text, system, profile.name, self._model(backend), self.settings
         )
@@ -354,7 +358,7 @@ class ChatScreen(GenchatScreen[None]):
         """Whether this conversation's settings make a request; where they do not (a database
         written by hand, an old import), a notification names each bad setting and the fix."""
         try:
-            profile = self.genchat.profiles.get(self.target.profile)
+            profile = self.services.profiles.get(self.target.profile)
         except GenchatError:
             return True  # sending shows what is wrong with the profile, in the conversation
         try:
@@ -378,8 +382,8 @@ class ChatScreen(GenchatScreen[None]):
         await self._earlier_loaded()
         history = self.history
         try:
-            reply = self.genchat.profiles.new_reply(
-                self.target, history, self.settings, self.genchat.clock
+            reply = self.services.profiles.new_reply(
+                self.target, history, self.settings, self.services.clock
             )
         except GenchatError as exc:  # settings are checked before sending: a last defence
             await self._add_error(exc)
@@ -389,7 +393,7 @@ class ChatScreen(GenchatScreen[None]):
         view = AssistantMessage(turn, live=True)
         await self.thread.add(turn, view)
         self.thread.anchor()
-        saved = self.genchat.chat_history
+        saved = self.services.history
         view.message_id = await saved.start_reply(
             profile=profile.name,
             backend=backend.name,
@@ -428,7 +432,7 @@ class ChatScreen(GenchatScreen[None]):
         )
         state: Status = "stopped"  # unless the stream ends otherwise
         error: BackendError | None = None
-        saved = self.genchat.chat_history
+        saved = self.services.history
 
         def activity(what: str, progress: float | None) -> None:
             what = "queued behind another reply" if what == "queued" else what
@@ -473,7 +477,7 @@ class ChatScreen(GenchatScreen[None]):
             return
         title = clean_title("".join(answer))
         if title is not None:
-            await self.genchat.chat_history.call(
+            await self.services.history.call(
                 lambda store: store.rename(conversation, title, by="model")
             )
 
@@ -563,7 +567,7 @@ class ChatScreen(GenchatScreen[None]):
         await self._stop_and_wait()
         self.settings = {}
         self._show_target()
-        self.genchat.chat_history.new_conversation()
+        self.services.history.new_conversation()
         self.workers.cancel_group(self, "earlier")
         await self.thread.clear()
         status = self.query_one(StatusBar)
@@ -585,18 +589,18 @@ class ChatScreen(GenchatScreen[None]):
         if not self._settings_valid():
             return
         try:
-            profile = self.genchat.profiles.get(self.target.profile)
-            backend = self.genchat.profiles.backend(profile.name)
+            profile = self.services.profiles.get(self.target.profile)
+            backend = self.services.profiles.backend(profile.name)
         except GenchatError as exc:
             await self._add_error(exc)
             return
         await self.thread.cut(users[-1], keep=True)
-        self.genchat.chat_history.leaf = users[-1].message_id
+        self.services.history.leaf = users[-1].message_id
         await self._reply(profile, backend, again=True)
 
     @on(MessageView.EditRequested)
     def edit_message(self, event: MessageView.EditRequested) -> None:
-        from genchat.tui.screens.dialogs import EditText
+        from genchat.tui.dialogs.questions import EditText
 
         view = event.view
 
@@ -610,7 +614,7 @@ class ChatScreen(GenchatScreen[None]):
     async def _resend(self, view: MessageView, text: str) -> None:
         """Send `text` in place of `view`'s message: a new version of it, with its own reply."""
         await self._stop_and_wait()
-        saved = self.genchat.chat_history
+        saved = self.services.history
         if view.message_id is not None:
             found = await saved.call(lambda store: store.message(view.message_id or 0))
             saved.leaf = found.parent_id if found else None
@@ -619,7 +623,7 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(MessageView.VersionRequested)
     async def switch_version(self, event: MessageView.VersionRequested) -> None:
-        view, saved = event.view, self.genchat.chat_history
+        view, saved = event.view, self.services.history
         if view.versions is None or view.message_id is None or saved.conversation is None:
             self.notify("This message has no other versions.", timeout=3)
             return
@@ -642,7 +646,7 @@ class ChatScreen(GenchatScreen[None]):
 
     @on(MessageView.ForkRequested)
     async def fork_message(self, event: MessageView.ForkRequested) -> None:
-        saved = self.genchat.chat_history
+        saved = self.services.history
         upto, conversation = event.view.message_id, saved.conversation
         if upto is None or conversation is None:
             self.notify("This message is not saved, so there is nothing to fork.", timeout=4)
@@ -657,12 +661,9 @@ class ChatScreen(GenchatScreen[None]):
 
     @needs_profiles
     def action_history(self) -> None:
-        from genchat.tui.screens.history import HistoryScreen
+        saved = self.services.history
 
-        saved = self.genchat.chat_history
-        screen = HistoryScreen(saved, self.genchat.profiles, current=saved.conversation)
-
-        async def closed(choice: HistoryChoice | None) -> None:
+        async def closed(choice: HistoryChoice | None, deleted: frozenset[int]) -> None:
             if choice is not None:
                 leaf, found = None, choice.message
                 if found is not None:
@@ -672,10 +673,10 @@ class ChatScreen(GenchatScreen[None]):
                 await self.open_conversation(
                     choice.conversation, leaf=leaf, target=choice.target, focus=found
                 )
-            elif saved.conversation is not None and saved.conversation in screen.deleted:
+            elif saved.conversation is not None and saved.conversation in deleted:
                 await self.action_new_chat()
 
-        self.app.push_screen(screen, closed)
+        self.post_message(OpenHistory(saved.conversation, closed))
 
     async def open_conversation(
         self,
@@ -688,7 +689,7 @@ class ChatScreen(GenchatScreen[None]):
         """Show a stored conversation (`None`: the last one) to continue it, on its branch
         ending at `leaf` (default: its active one), with its own profile unless `target`."""
         await self._stop_and_wait()
-        saved = self.genchat.chat_history
+        saved = self.services.history
         if conversation_id is None:
             last = await saved.call(lambda store: store.last_conversation())
             if last is None:
@@ -743,12 +744,12 @@ class ChatScreen(GenchatScreen[None]):
 
     async def _open_compare(self, conversation_id: int, settings: Mapping[str, Any]) -> bool:
         """Reopen a saved comparison on the compare screen, to read or continue it."""
+        from genchat.compare.comparison import MAX_PANES, MIN_PANES
         from genchat.history.exchange import restore_turns
-        from genchat.tui.screens.compare import MAX_PANES, MIN_PANES, CompareScreen
 
-        stored = await self.genchat.chat_history.call(lambda store: store.turns(conversation_id))
+        stored = await self.services.history.call(lambda store: store.turns(conversation_id))
         targets, turns = restore_turns(stored or [])
-        known = self.genchat.profiles.profiles
+        known = self.services.profiles.profiles
         for index, target in enumerate(targets):
             if target.profile not in known:
                 self.notify(
@@ -761,22 +762,15 @@ class ChatScreen(GenchatScreen[None]):
         if not MIN_PANES <= len(targets) <= MAX_PANES:
             self.notify("That comparison has no replies to show.", severity="warning")
             return False
-        self.app.push_screen(
-            CompareScreen(
-                targets,
-                conversation=conversation_id,
-                turns=turns,
-                stored=stored,
-                settings=settings,
-            )
-        )
+        saved = SavedComparison(conversation_id, turns, stored or [], settings)
+        self.post_message(OpenCompare(targets, saved))
         return True
 
     def _stored_target(self, thread: list[StoredMessage], profile: str | None) -> Target:
         """What the conversation last talked to, where that profile still exists."""
         last = next((m for m in reversed(thread) if m.role == "assistant"), None)
         name = (last.profile if last else None) or profile
-        if name is None or name not in self.genchat.profiles.profiles:
+        if name is None or name not in self.services.profiles.profiles:
             if name is not None:
                 self.notify(
                     f"Profile {name!r} no longer exists; this conversation continues with "
@@ -787,7 +781,7 @@ class ChatScreen(GenchatScreen[None]):
             return self.target
         model = last.adapter or last.model if last else None
         with contextlib.suppress(GenchatError):
-            if model == self.genchat.profiles.backend(name).default_model:
+            if model == self.services.profiles.backend(name).default_model:
                 model = None
         return Target(name, model)
 

@@ -18,7 +18,7 @@ prompt hangs under the chosen reply, or the first pane's. The history screen reo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -30,24 +30,21 @@ from textual.widgets import Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from genchat.chat import Message, Target
-from genchat.compare.comparison import Turn
+from genchat.compare.comparison import MAX_PANES, MIN_PANES, Turn
 from genchat.errors import GenchatError
-from genchat.history.records import StoredMessage
 from genchat.history.store import Store
 from genchat.session.stored import stored_metrics, stored_turn
 from genchat.session.turns import Turn as ShownTurn
+from genchat.tui.dialogs.picker import ModelPicker
+from genchat.tui.dialogs.settings import ConversationSettings
+from genchat.tui.navigation import OpenArena, OpenSummary, SavedComparison
 from genchat.tui.screens.base import GenchatScreen
-from genchat.tui.screens.picker import ModelPicker
-from genchat.tui.screens.settings import ConversationSettings
-from genchat.tui.screens.summary import CompareSummary
+from genchat.tui.services import Services
 from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
-from genchat.tui.widgets.pane import Pane, target_label
+from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane, target_label
 from genchat.tui.widgets.prompt import PromptInput
 
-MIN_PANES, MAX_PANES = 2, 4
-MIN_PANE_WIDTH = 36
-"""Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
 MIN_PANE_HEIGHT = 8
 """Stacked panes shorter than this (a header, metrics and a few lines of reply) become tabs:
 one pane at a time, under a strip that names every pane and how its reply stands."""
@@ -105,25 +102,18 @@ class CompareScreen(GenchatScreen[None]):
     ]
 
     def __init__(
-        self,
-        targets: list[Target],
-        *,
-        conversation: int | None = None,
-        turns: list[Turn] | None = None,
-        stored: list[tuple[StoredMessage, list[StoredMessage]]] | None = None,
-        settings: Mapping[str, Any] | None = None,
+        self, services: Services, targets: list[Target], saved: SavedComparison | None = None
     ) -> None:
-        """Compare `targets`; or, with `conversation`, its `turns`, `stored` messages and
-        `settings`, continue a saved session (see `restore_turns`)."""
+        """Compare `targets`; or continue a `saved` session."""
         if not MIN_PANES <= len(targets) <= MAX_PANES:
             raise ValueError(f"compare takes {MIN_PANES} to {MAX_PANES} targets")
-        super().__init__()
+        super().__init__(services)
         self.targets = list(targets)
-        self.turns: list[Turn] = turns or []
-        self.conversation = conversation
+        self.turns: list[Turn] = saved.turns if saved else []
+        self.conversation = saved.conversation if saved else None
         """The session's id in the history store, once saved."""
-        self._stored = stored or []
-        self._settings = dict((settings or {}).get("panes", {}))
+        self._stored = saved.stored if saved else []
+        self._settings = dict(saved.settings.get("panes", {})) if saved else {}
         self.current = 0
         self.sync_scroll = False
         self.one_pane = False
@@ -136,7 +126,7 @@ class CompareScreen(GenchatScreen[None]):
         yield Static(id="pane-tabs")
         with Horizontal(id="panes"):
             for index, target in enumerate(self.targets):
-                pane = Pane(index, target, target_label(self.genchat.profiles, target))
+                pane = Pane(index, target, target_label(self.services.profiles, target))
                 pane.settings = dict(self._settings.get(str(index), {}))
                 yield pane
         yield Static(id="compare-mode")
@@ -238,7 +228,7 @@ class CompareScreen(GenchatScreen[None]):
                     store.set_settings(self.conversation, {"panes": panes})
             return store.add_message(self.conversation, parent, "user", text)
 
-        saved_id = await self.genchat.chat_history.call(add)
+        saved_id = await self.services.history.call(add)
         self._report_history()
         return saved_id
 
@@ -258,7 +248,7 @@ class CompareScreen(GenchatScreen[None]):
         """Start the pane's reply to the last prompt, in the pane's own worker group."""
         try:
             reply = pane.new_reply(
-                self.genchat.profiles, self._request_messages(pane), self.genchat.clock
+                self.services.profiles, self._request_messages(pane), self.services.clock
             )
         except GenchatError as exc:
             await pane.messages.mount(ErrorMessage(ShownTurn.of_error(exc)))
@@ -266,7 +256,7 @@ class CompareScreen(GenchatScreen[None]):
         backend, request = reply.backend, reply.request
         await pane.start(reply)
         turn = self.turns[-1]
-        saved = self.genchat.chat_history
+        saved = self.services.history
         conversation, prompt_id = self.conversation, turn.prompt_id
         reply_id = None
         if conversation is not None and prompt_id is not None:
@@ -336,7 +326,7 @@ class CompareScreen(GenchatScreen[None]):
             self._show_mode()
             replaced = turn.reply_ids.get(pane.index)
             if replaced is not None:
-                await self.genchat.chat_history.call(lambda store: store.choose(replaced, False))
+                await self.services.history.call(lambda store: store.choose(replaced, False))
         await self._answer(pane)
 
     def action_keep_reply(self) -> None:
@@ -358,7 +348,7 @@ class CompareScreen(GenchatScreen[None]):
         if reply_id is not None:
             chosen = turn.chosen is not None
             self.run_worker(
-                self.genchat.chat_history.call(lambda store: store.choose(reply_id, chosen))
+                self.services.history.call(lambda store: store.choose(reply_id, chosen))
             )
 
     def action_pane_settings(self) -> None:
@@ -366,7 +356,7 @@ class CompareScreen(GenchatScreen[None]):
         next prompt (changing them mid-stream does not touch the reply under way)."""
         pane = self._pane()
         try:
-            profile = self.genchat.profiles.get(pane.target.profile)
+            profile = self.services.profiles.get(pane.target.profile)
         except GenchatError as exc:
             self.notify(exc.message, title=exc.title, severity="error")
             return
@@ -377,7 +367,7 @@ class CompareScreen(GenchatScreen[None]):
                 self._show_mode()
                 self._save_settings()
 
-        personas = self.genchat.profiles.loaded.config.personas
+        personas = self.services.profiles.loaded.config.personas
         self.app.push_screen(ConversationSettings(profile, personas, pane.settings), changed)
 
     def _save_settings(self) -> None:
@@ -386,7 +376,7 @@ class CompareScreen(GenchatScreen[None]):
             return  # saved with the session, when its first prompt is
         panes = self._pane_settings()
         self.run_worker(
-            self.genchat.chat_history.call(
+            self.services.history.call(
                 lambda store: store.set_settings(conversation, {"panes": panes})
             )
         )
@@ -406,19 +396,17 @@ class CompareScreen(GenchatScreen[None]):
         def picked(target: Target | None) -> None:
             if target is not None and target != pane.target:
                 pane.target = target
-                pane.label = target_label(self.genchat.profiles, target)
+                pane.label = target_label(self.services.profiles, target)
                 self._show_mode()
 
-        self.app.push_screen(ModelPicker(self.genchat.profiles, pane.target), picked)
+        self.app.push_screen(ModelPicker(self.services.profiles, pane.target), picked)
 
     def action_arena(self) -> None:
-        from genchat.tui.screens.arena import ArenaScreen
-
         targets = list(dict.fromkeys(pane.target for pane in self.panes))
         if len(targets) < 2:
             self.notify("The arena needs two different targets in the panes.", severity="warning")
             return
-        self.app.push_screen(ArenaScreen(targets))
+        self.post_message(OpenArena(targets))
 
     def action_close(self) -> None:
         if self.streaming:
@@ -430,7 +418,7 @@ class CompareScreen(GenchatScreen[None]):
         title = f"Comparison: {self.turns[0].prompt.splitlines()[0][:60]}" if self.turns else ""
         labels = [pane.label for pane in self.panes]
         name = str(self.conversation) if self.conversation is not None else ""
-        self.app.push_screen(CompareSummary(title or "Comparison", labels, self.turns, name=name))
+        self.post_message(OpenSummary(title or "Comparison", labels, self.turns, name=name))
 
     def action_sync_scroll(self) -> None:
         self.sync_scroll = not self.sync_scroll

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -33,9 +32,10 @@ from genchat.history.search import search
 from genchat.history.store import Store
 from genchat.paths import data_dir
 from genchat.profiles.profile import Profiles
+from genchat.tui.dialogs.picker import ModelPicker
+from genchat.tui.dialogs.questions import AskLine, Choose, Confirm
 from genchat.tui.history import ChatHistory
-from genchat.tui.screens.dialogs import AskLine, Choose, Confirm
-from genchat.tui.screens.picker import ModelPicker
+from genchat.tui.navigation import HistoryChoice
 from genchat.tui.widgets.keybar import KeyBar
 
 PAGE = 100
@@ -46,17 +46,6 @@ SEARCH_DELAY_S = 0.15
 
 MARKS = ("\x02", "\x03")
 """What the store puts around each match in a search snippet: characters no message holds."""
-
-
-@dataclass(frozen=True)
-class HistoryChoice:
-    """The conversation to open, and how."""
-
-    conversation: int
-    target: Target | None = None
-    """Continue with this profile and model instead of the conversation's own."""
-    message: int | None = None
-    """The message a search found: the conversation opens on its branch, with it in view."""
 
 
 class HistoryScreen(Screen[HistoryChoice | None]):

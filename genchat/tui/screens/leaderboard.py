@@ -20,8 +20,8 @@ from genchat.arena.leaderboard import COLUMNS, NUMERIC, plot, rows, to_csv, to_m
 from genchat.arena.ratings import Leaderboard, leaderboard
 from genchat.arena.votes import Ballot
 from genchat.history.store import Store
-from genchat.paths import data_dir
-from genchat.tui.screens.summary import write_file
+from genchat.paths import data_dir, write_export
+from genchat.tui.history import ChatHistory
 from genchat.tui.widgets.keybar import KeyBar
 
 DAY_S = 24 * 3600
@@ -53,8 +53,11 @@ class LeaderboardScreen(Screen[None]):
         Binding("escape", "close", "Back", id="close_board"),
     ]
 
-    def __init__(self, tag: str | None = None, *, now: float | None = None) -> None:
+    def __init__(
+        self, history: ChatHistory, tag: str | None = None, *, now: float | None = None
+    ) -> None:
         super().__init__()
+        self.history = history
         self.tag = tag
         self.tags: list[str] = []
         self.period = 0
@@ -81,9 +84,6 @@ class LeaderboardScreen(Screen[None]):
         self.run_worker(self._rate(), group="board", exclusive=True, exit_on_error=False)
 
     async def _rate(self) -> None:
-        from genchat.tui.app import GenchatApp
-
-        assert isinstance(self.app, GenchatApp)
         _, span = PERIODS[self.period]
         since = (self.now or time.time()) - span if span else None
         tag, flagged = self.tag, self.flagged
@@ -93,9 +93,9 @@ class LeaderboardScreen(Screen[None]):
                 store, since=since, tag=tag, flagged=flagged
             )
 
-        found = await self.app.chat_history.call(read)
+        found = await self.history.call(read)
         if found is None:
-            failure = self.app.chat_history.failure
+            failure = self.history.failure
             why = failure.message if failure else "The history could not be read."
             self.query_one("#board-summary", Static).update(Text(why, style="red"))
             return
@@ -157,7 +157,7 @@ class LeaderboardScreen(Screen[None]):
         for suffix, text in (("csv", to_csv(self.board)), ("md", to_markdown(self.board, title))):
             path = folder / f"genchat-leaderboard-{stamp}.{suffix}"
             try:
-                await asyncio.to_thread(write_file, path, text)
+                await asyncio.to_thread(write_export, path, text)
             except OSError as exc:
                 self.notify(f"Could not save to {path}: {exc.strerror or exc}", severity="error")
                 return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -17,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from genchat.compare.comparison import Turn, markdown, metrics_table, summarize, word_diff
-from genchat.paths import data_dir
+from genchat.paths import data_dir, write_export
 from genchat.tui.widgets.keybar import KeyBar
 
 DIFF_STYLES = {"same": "", "removed": "strike red", "added": "bold green"}
@@ -101,7 +100,7 @@ class CompareSummary(Screen[None]):
     async def action_export(self) -> None:
         path = data_dir() / "exports" / f"genchat-compare-{self.file_name}.md"
         try:
-            await asyncio.to_thread(write_file, path, self._markdown())
+            await asyncio.to_thread(write_export, path, self._markdown())
         except OSError as exc:
             self.notify(f"Could not save to {path}: {exc.strerror or exc}", severity="error")
             return
@@ -114,9 +113,3 @@ class CompareSummary(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def write_file(path: Path, text: str) -> None:
-    """Write an export, making its folder first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")

@@ -21,6 +21,9 @@ from genchat.session.turns import Turn
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage, UserMessage, stream_into
 
+MIN_PANE_WIDTH = 36
+"""Narrower than this, panes stack one above another: a reply in a column of 30 is unreadable."""
+
 FINISH_WORDS = {
     "stop": "done",
     "length": "cut at max tokens",
