@@ -4,6 +4,7 @@ and the servers that tests share (the fault server, llama.cpp's server) start on
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import time
@@ -17,6 +18,20 @@ import pytest
 from genchat.embedded import embedded_model_path
 from tests.support.fault_server import FaultServer
 from tests.support.helpers import DEADLINE_S, free_port, make_plugin_site, plugin_path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each pytest-xdist worker its own share of the CPUs, before anything starts a
+    thread: llama.cpp and torch size their thread pools to the CPUs a process may use
+    (`default_threads`), and two workers each spinning a pool as wide as the machine spend
+    their time waiting at each other's barriers."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if workers < 2 or not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= workers:
+        os.sched_setaffinity(0, cpus[int(worker[2:]) % workers :: workers])
 
 
 @pytest.fixture(autouse=True)
@@ -113,7 +128,7 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
             [
                 sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path),
                 "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-                "--n_ctx", "2048", "--n_threads", "2",
+                "--n_ctx", "2048", "--n_threads", str(len(os.sched_getaffinity(0))),
                 # Serve concurrent requests one after another, not by cutting the first short.
                 "--interrupt_requests", "False",
             ],
