@@ -155,6 +155,30 @@ class Metrics:
         """A JSON-ready dict."""
         return asdict(self)
 
+    def text(self, *, timed: bool = False, finish: str = "") -> str:
+        """These figures as one line, written the same wherever a reply's figures show (the
+        status bar, a message's footer, a compare pane, a comparison's export): the time
+        queued behind another reply and loading, where they count; TTFT, tokens/s and tokens
+        (`≈` where tokens were counted from the stream); with `timed`, TTFT as `–` until the
+        first token and the time so far after the tokens; then how the reply ended."""
+        approx = "≈" if self.tokens_approximate else ""
+        parts = []
+        if self.queued_s >= 0.05:
+            parts.append(f"queued {self.queued_s:.1f}s")
+        if self.load_s >= 0.05:
+            parts.append(f"load {self.load_s:.1f}s")
+        if self.ttft_s is not None or timed:
+            parts.append(f"TTFT {self.ttft_s:.2f}s" if self.ttft_s is not None else "TTFT –")
+        if self.tokens_per_s is not None:
+            parts.append(f"{approx}{self.tokens_per_s:.1f} tok/s")
+        if self.completion_tokens is not None:
+            parts.append(f"{approx}{self.completion_tokens} tok")
+        if timed:
+            parts.append(f"{self.wall_s:.1f}s")
+        if finish:
+            parts.append(finish)
+        return " · ".join(parts)
+
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Metrics | None:
         """Metrics saved with `as_dict`; `None` where they are missing or not metrics."""

@@ -10,7 +10,8 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from genchat.chat import (
     ChatRequest,
@@ -39,11 +40,30 @@ HOLD_LIMIT_S = 0.01
 """The longest a reply's stream keeps the event loop to itself before it lets others run."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What a reply came from, as it is recorded with the reply: in the history, in an arena
+    vote's details, and in `genchat ask --json`."""
+
+    profile: str
+    backend: str
+    model: str | None
+    """The model the request asked for, else the backend's default."""
+    adapter: str | None
+    """The adapter (or weighted mix) the model ran, for a LoRA backend."""
+    params: dict[str, Any]
+    """The generation parameters that were set."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Reply:
     """One assistant reply: stream it with `stream()`, then read its text, reason and metrics.
 
-    `source` names the plugin that provides the backend, for the message shown when a plugin's
-    backend raises something other than a `BackendError`.
+    `profile` names the profile it is asked of (default: the backend's name), for its
+    `origin`; `source` names the plugin that provides the backend, for the message shown when
+    a plugin's backend raises something other than a `BackendError`.
     """
 
     def __init__(
@@ -51,11 +71,13 @@ class Reply:
         backend: Backend,
         request: ChatRequest,
         *,
+        profile: str | None = None,
         source: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
         self.request = request
+        self.profile = profile or backend.name
         self.source = source
         self._clock = clock
         self._text = io.StringIO()  # appends stay cheap however long the reply grows
@@ -76,6 +98,18 @@ class Reply:
         self._t_first: float | None = None
         self._t_last: float | None = None
         self._t_end: float | None = None
+
+    @property
+    def origin(self) -> Origin:
+        """The profile, backend, model, adapter and parameters this reply comes from."""
+        backend, request = self.backend, self.request
+        return Origin(
+            profile=self.profile,
+            backend=backend.name,
+            model=request.model or backend.default_model,
+            adapter=backend.adapter_of(request.model),
+            params=request.params.as_dict(),
+        )
 
     @property
     def text(self) -> str:

@@ -14,12 +14,12 @@ from typing import Any, TextIO
 
 from genchat.backends.base import Backend
 from genchat.chat import (
-    ChatRequest,
     GenerationParams,
     Loading,
     Message,
     Notice,
     ReasoningDelta,
+    Target,
     TextDelta,
 )
 from genchat.cli.exits import EXIT_BACKEND, EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE
@@ -29,7 +29,7 @@ from genchat.history.recorder import ReplyRecorder
 from genchat.history.records import Status, StoreError
 from genchat.history.store import Store
 from genchat.profiles.profile import Profiles, open_profiles
-from genchat.reply import Reply
+from genchat.reply import Origin, Reply
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -99,21 +99,22 @@ async def _ask(
             wanted = None  # the conversation's profile is gone: the default answers
         profile = profiles.get(wanted)
         backend = profiles.backend(profile.name)
-        system = args.system if args.system is not None else profile.system
-        if system is None and earlier and earlier[0].role == "system":
-            system = earlier[0].content
-        messages = [Message("system", system)] if system else []
-        messages += [m for m in earlier if m.role != "system"]
-        messages.append(Message("user", prompt))
+        # The command line's system prompt and parameters over the profile's, as a
+        # conversation's settings are; a continued conversation keeps its system prompt.
+        settings: dict[str, Any] = {"params": cli.as_dict()}
+        if args.system is not None:
+            settings["system"] = args.system
+        elif profile.system is None and earlier and earlier[0].role == "system":
+            settings["system"] = earlier[0].content
         if args.adapter is not None:
             await _check_adapter(backend, profile.name, profile.backend, args.adapter)
-        request = ChatRequest(messages, params=profile.params.merged(cli), model=args.adapter)
-        reply = Reply(backend, request, source=profiles.source_of(profile.backend))
+        messages = [m for m in earlier if m.role != "system"] + [Message("user", prompt)]
+        reply = profiles.new_reply(Target(profile.name, args.adapter), messages, settings)
+        first = reply.request.messages[0]
+        system = first.content if first.role == "system" else None
         out = _Output(sys.stdout, enabled=not args.json)
         status = _Status(sys.stderr)
-        recorder = (
-            history.record(prompt, system, profile.name, backend, request) if history else None
-        )
+        recorder = history.record(prompt, system, reply.origin) if history else None
         events = reply.stream()
         try:
             async with contextlib.aclosing(events):
@@ -140,7 +141,7 @@ async def _ask(
                 _save_end(recorder, reply, "error", exc.one_line())
             print(f"genchat: error: {exc.one_line()}", file=sys.stderr)
             if args.json:
-                _print_json(profile.name, backend.name, backend.default_model, reply, exc)
+                _print_json(reply, exc)
             return EXIT_BACKEND
         except OSError as exc:
             # The reply could not be written: the reader went away (`| head -c 10`), the disk
@@ -155,7 +156,7 @@ async def _ask(
         if recorder:
             _save_end(recorder, reply, "complete")
         if args.json:
-            _print_json(profile.name, backend.name, backend.default_model, reply, None)
+            _print_json(reply, None)
         return EXIT_OK
     except ConfigError as exc:
         print(f"genchat: {exc.message}", file=sys.stderr)
@@ -237,31 +238,19 @@ class _History:
             if m.content and not (m.role == "assistant" and m.status == "error")
         ]
 
-    def record(
-        self, prompt: str, system: str | None, profile: str, backend: Backend, request: ChatRequest
-    ) -> ReplyRecorder | None:
-        """Save the prompt, and an empty reply that streams into the store."""
+    def record(self, prompt: str, system: str | None, origin: Origin) -> ReplyRecorder | None:
+        """Save the prompt, and an empty reply from `origin` that streams into the store."""
         if not self.save:
             return None
         try:
             store, parent = self.store, self.thread[-1].id if self.thread else None
             if self.conversation is None:
-                self.conversation = store.new_conversation(profile=profile)
+                self.conversation = store.new_conversation(profile=origin.profile)
                 if system:
                     parent = store.add_message(self.conversation, None, "system", system)
-            model = request.model or backend.default_model
             parent = store.add_message(self.conversation, parent, "user", prompt)
             reply_id = store.add_message(
-                self.conversation,
-                parent,
-                "assistant",
-                "",
-                status="streaming",
-                profile=profile,
-                backend=backend.name,
-                model=model,
-                adapter=backend.adapter_of(request.model),
-                params=request.params.as_dict(),
+                self.conversation, parent, "assistant", "", status="streaming", **origin.as_dict()
             )
         except StoreError as exc:
             print(f"genchat: note: not saving this exchange. {exc.message}", file=sys.stderr)
@@ -288,17 +277,17 @@ def _save_end(
         )
 
 
-def _print_json(
-    profile: str, backend: str, model: str | None, reply: Reply, error: BackendError | None
-) -> None:
+def _print_json(reply: Reply, error: BackendError | None) -> None:
+    origin = reply.origin
     result: dict[str, Any] = {
         "text": reply.text,
         "reasoning": reply.reasoning or None,
         "finish_reason": reply.finish_reason,
-        "profile": profile,
-        "backend": backend,
-        "model": reply.request.model or model,
-        "params": reply.request.params.as_dict(),
+        "profile": origin.profile,
+        "backend": origin.backend,
+        "model": origin.model,
+        "adapter": origin.adapter,
+        "params": origin.params,
         "metrics": reply.metrics.as_dict(),
         "notices": reply.notices,
         "error": None,

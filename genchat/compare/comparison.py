@@ -152,15 +152,8 @@ def markdown(title: str, labels: Sequence[str], turns: Sequence[Turn]) -> str:
             # A pane stopped inside a code block would turn the rest of the file into code.
             lines += [close_open_blocks(turn.replies.get(pane, "")) or "*(no text)*", ""]
             if pane in turn.metrics:
-                m = turn.metrics[pane]
-                figures = [
-                    f"TTFT {_seconds(m.ttft_s)}",
-                    f"{_rate(m.tokens_per_s)} tokens/s",
-                    f"{m.completion_tokens if m.completion_tokens is not None else '–'} tokens",
-                    f"{_seconds(m.wall_s)}",
-                    turn.finish.get(pane, ""),
-                ]
-                lines += ["*" + " · ".join(f for f in figures if f) + "*", ""]
+                figures = turn.metrics[pane].text(timed=True, finish=turn.finish.get(pane, ""))
+                lines += [f"*{figures}*", ""]
     rows = metrics_table(summarize(labels, turns))
     lines += ["## Summary", "", _table_row(rows[0]), _table_row(["---"] * len(rows[0]))]
     lines += [_table_row(row) for row in rows[1:]]

@@ -9,6 +9,7 @@ backend instance per profile on first use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,6 +176,16 @@ class Profiles:
                 added.append(name)
         return added
 
+    def label(self, target: Target) -> str:
+        """A target as the chat's status bar and a pane's header name it: `profile · model`
+        (the model asked for, else the backend's default), or the profile alone where its
+        backend cannot be had."""
+        model = target.model
+        if model is None:
+            with contextlib.suppress(GenchatError):
+                model = self.backend(target.profile).default_model
+        return f"{target.profile} · {model}" if model else target.profile
+
     def source_of(self, backend_name: str) -> str | None:
         """The plugin that registered a backend type."""
         return self.registry.backend_plugins.get(backend_name)
@@ -199,7 +210,13 @@ class Profiles:
             params=params,
             model=target.model,
         )
-        return Reply(backend, request, source=self.source_of(profile.backend), clock=clock)
+        return Reply(
+            backend,
+            request,
+            profile=profile.name,
+            source=self.source_of(profile.backend),
+            clock=clock,
+        )
 
     async def aclose(self) -> None:
         """Close every backend built so far."""

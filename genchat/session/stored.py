@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from genchat.chat import Metrics
 from genchat.history.records import StoredMessage
-from genchat.session.turns import Turn, metrics_text
+from genchat.session.turns import Turn
 
 
 def stored_metrics(message: StoredMessage) -> str:
     """A stored reply's metrics, as text."""
     metrics = Metrics.from_dict(message.metrics)
-    return metrics_text(metrics) if metrics else ""
+    return metrics.text() if metrics else ""
 
 
 def _stored_label(message: StoredMessage) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from genchat.chat import Message, Metrics
+from genchat.chat import Message
 from genchat.errors import GenchatError
 
 TurnRole: TypeAlias = Literal["user", "assistant", "error"]
@@ -83,17 +83,3 @@ class Session:
     def replies(self) -> list[Turn]:
         return [t for t in self.turns if t.role == "assistant"]
 
-
-def metrics_text(metrics: Metrics) -> str:
-    """TTFT, tokens/s and tokens, with `≈` where tokens were counted from the stream."""
-    approx = "≈" if metrics.tokens_approximate else ""
-    parts = []
-    if metrics.ttft_s is not None:
-        parts.append(f"TTFT {metrics.ttft_s:.2f}s")
-    if metrics.tokens_per_s is not None:
-        parts.append(f"{approx}{metrics.tokens_per_s:.1f} tok/s")
-    if metrics.completion_tokens is not None:
-        parts.append(f"{approx}{metrics.completion_tokens} tok")
-    if metrics.queued_s >= 0.05:
-        parts.append(f"queued {metrics.queued_s:.1f}s")
-    return " · ".join(parts)

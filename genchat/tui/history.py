@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from genchat.history.recorder import SaveClock
     from genchat.history.records import Conversation, Status, StoredMessage, StoreError
     from genchat.history.store import Store
+    from genchat.reply import Origin
     from genchat.session.turns import Session
 
 T = TypeVar("T")
@@ -150,22 +151,26 @@ class ChatHistory:
             return None
         return siblings.index(message_id) + 1, len(siblings)
 
-    async def start_reply(self, **meta: Any) -> int | None:
-        """Save an empty reply under the current leaf, `streaming`, and make it the leaf;
-        returns its id (None when not saving)."""
+    async def start_reply(self, origin: Origin) -> int | None:
+        """Save an empty reply from `origin` under the current leaf, `streaming`, and make it
+        the leaf; returns its id (None when not saving)."""
         if self.conversation is None:
             return None
-        reply = await self.add_streaming(self.conversation, self.leaf, **meta)
+        reply = await self.add_streaming(self.conversation, self.leaf, origin)
         if reply is not None:
             self.leaf = reply
         return reply
 
-    async def add_streaming(self, conversation: int, parent: int | None, **meta: Any) -> int | None:
-        """Save an empty reply under `parent`, `streaming`, whose text `progress` saves until
-        `finish_reply`; returns its id (None when not saving)."""
+    async def add_streaming(
+        self, conversation: int, parent: int | None, origin: Origin, *, pane: int | None = None
+    ) -> int | None:
+        """Save an empty reply from `origin` under `parent` (in compare `pane`), `streaming`,
+        whose text `progress` saves until `finish_reply`; returns its id (None when not
+        saving)."""
+        meta = origin.as_dict()
         reply = await self._run(
             lambda store: store.add_message(
-                conversation, parent, "assistant", "", status="streaming", **meta
+                conversation, parent, "assistant", "", status="streaming", pane=pane, **meta
             )
         )
         if reply is not None:

@@ -43,12 +43,26 @@ def test_ask_json_gives_text_metrics_and_finish_reason() -> None:
     assert data["profile"] == "smollm2"
     assert data["backend"] == "llama-cpp"
     assert data["model"] == "SmolLM2-135M-Instruct.Q4_1"
-    assert data["params"] == {"max_tokens": 3, "seed": 7}
+    assert data["adapter"] is None and data["params"] == {"max_tokens": 3, "seed": 7}
     metrics = data["metrics"]
     assert metrics["completion_tokens"] == 3 and metrics["tokens_approximate"] is False
     assert metrics["prompt_tokens"] > 5
     assert metrics["ttft_s"] is not None and metrics["load_s"] >= 0
     assert data["error"] is None
+
+
+def test_the_origin_printed_is_the_one_the_history_saves() -> None:
+    """Where a reply came from is one record: `--json` prints what the history keeps."""
+    result = run_in_process(
+        "ask", "-m", "smollm2-lora-q4", "--adapter", "tldr", "--json", "--max-tokens", "2", "Hi"
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["profile"] == "smollm2-lora-q4" and printed["adapter"] == "tldr"
+    exported = json.loads(run_in_process("export", "1", "--format", "json").stdout)
+    saved = exported["messages"][-1]["genchat"]
+    for key in ("profile", "backend", "model", "adapter", "params"):
+        assert saved[key] == printed[key], key
 
 
 def test_system_prompt_reaches_the_model() -> None:

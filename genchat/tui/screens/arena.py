@@ -36,7 +36,7 @@ from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.services import Services
 from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import ErrorMessage
-from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane, target_label
+from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane
 from genchat.tui.widgets.prompt import PromptInput
 
 SIDES = ("a", "b")
@@ -231,14 +231,7 @@ class ArenaScreen(GenchatScreen[None]):
             pane.state = "error"
             await self._settle(current)
             return
-        backend = reply.backend
-        current.details[side] = {
-            "profile": pane.target.profile,
-            "backend": backend.name,
-            "model": pane.target.model or backend.default_model,
-            "adapter": backend.adapter_of(pane.target.model),
-            "params": reply.request.params.as_dict(),
-        }
+        current.details[side] = reply.origin.as_dict()
         current.started[side] = time.time()
         await pane.start(reply)
 
@@ -364,7 +357,7 @@ class ArenaScreen(GenchatScreen[None]):
 
     def _reveal(self, panes: list[Pane]) -> None:
         for pane in panes:
-            label = target_label(self.services.profiles, pane.target)
+            label = self.services.profiles.label(pane.target)
             pane.label = f"{_side(pane.index)}: {label}"
             pane.blind_note = None
             pane.show_header()

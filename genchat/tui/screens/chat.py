@@ -18,7 +18,7 @@ from genchat.errors import BackendError, ConfigError, GenchatError
 from genchat.logs import logger
 from genchat.paths import data_dir
 from genchat.reply import Reply
-from genchat.session.turns import Session, Turn, metrics_text
+from genchat.session.turns import Session, Turn
 from genchat.tui.memory import collect_when_idle
 from genchat.tui.navigation import (
     HistoryChoice,
@@ -227,12 +227,10 @@ class ChatScreen(GenchatScreen[None]):
     # -- the target ------------------------------------------------------------------------
 
     def _target_label(self) -> str:
-        """`profile · model`, or the profile alone where its model is not known without I/O."""
-        model = self.target.model
-        if model is None and self.services.loaded.is_set():
-            with contextlib.suppress(GenchatError):
-                model = self.services.profiles.backend(self.target.profile).default_model
-        return f"{self.target.profile} · {model}" if model else self.target.profile
+        """`profile · model`; the profile alone until the profiles are loaded."""
+        if not self.services.loaded.is_set():
+            return self.target.profile
+        return self.services.profiles.label(self.target)
 
     def _show_target(self) -> None:
         status = self.query_one(StatusBar)
@@ -352,7 +350,7 @@ class ChatScreen(GenchatScreen[None]):
         )
         if edited:
             view.show_versions(await saved.versions(view.message_id))
-        await self._reply(profile, backend)
+        await self._reply(profile)
 
     def _settings_valid(self) -> bool:
         """Whether this conversation's settings make a request; where they do not (a database
@@ -376,7 +374,7 @@ class ChatScreen(GenchatScreen[None]):
     def _model(self, backend: Backend) -> str | None:
         return self.target.model or backend.default_model
 
-    async def _reply(self, profile: Profile, backend: Backend, *, again: bool = False) -> None:
+    async def _reply(self, profile: Profile, *, again: bool = False) -> None:
         """Stream a reply to the conversation as it stands; `again` when it is a new version
         of a reply."""
         await self._earlier_loaded()
@@ -388,19 +386,12 @@ class ChatScreen(GenchatScreen[None]):
         except GenchatError as exc:  # settings are checked before sending: a last defence
             await self._add_error(exc)
             return
-        request = reply.request
         turn = Turn("assistant", label=self._target_label())
         view = AssistantMessage(turn, live=True)
         await self.thread.add(turn, view)
         self.thread.anchor()
         saved = self.services.history
-        view.message_id = await saved.start_reply(
-            profile=profile.name,
-            backend=backend.name,
-            model=self._model(backend),
-            adapter=backend.adapter_of(self.target.model),
-            params=request.params.as_dict(),
-        )
+        view.message_id = await saved.start_reply(reply.origin)
         if again:
             view.show_versions(await saved.versions(view.message_id))
         self._report_history()
@@ -485,7 +476,7 @@ class ChatScreen(GenchatScreen[None]):
         self, reply: Reply, view: AssistantMessage, state: Status, error: BackendError | None
     ) -> None:
         metrics = reply.metrics
-        summary = metrics_text(metrics)
+        summary = metrics.text()
         footer = {
             "stopped": "stopped",
             "error": "failed",
@@ -590,13 +581,13 @@ class ChatScreen(GenchatScreen[None]):
             return
         try:
             profile = self.services.profiles.get(self.target.profile)
-            backend = self.services.profiles.backend(profile.name)
+            self.services.profiles.backend(profile.name)  # before the reply is cut
         except GenchatError as exc:
             await self._add_error(exc)
             return
         await self.thread.cut(users[-1], keep=True)
         self.services.history.leaf = users[-1].message_id
-        await self._reply(profile, backend, again=True)
+        await self._reply(profile, again=True)
 
     @on(MessageView.EditRequested)
     def edit_message(self, event: MessageView.EditRequested) -> None:

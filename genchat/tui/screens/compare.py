@@ -42,7 +42,7 @@ from genchat.tui.screens.base import GenchatScreen
 from genchat.tui.services import Services
 from genchat.tui.widgets.keybar import KeyBar
 from genchat.tui.widgets.message import AssistantMessage, ErrorMessage
-from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane, target_label
+from genchat.tui.widgets.pane import MIN_PANE_WIDTH, Pane
 from genchat.tui.widgets.prompt import PromptInput
 
 MIN_PANE_HEIGHT = 8
@@ -126,7 +126,7 @@ class CompareScreen(GenchatScreen[None]):
         yield Static(id="pane-tabs")
         with Horizontal(id="panes"):
             for index, target in enumerate(self.targets):
-                pane = Pane(index, target, target_label(self.services.profiles, target))
+                pane = Pane(index, target, self.services.profiles.label(target))
                 pane.settings = dict(self._settings.get(str(index), {}))
                 yield pane
         yield Static(id="compare-mode")
@@ -253,7 +253,6 @@ class CompareScreen(GenchatScreen[None]):
         except GenchatError as exc:
             await pane.messages.mount(ErrorMessage(ShownTurn.of_error(exc)))
             return
-        backend, request = reply.backend, reply.request
         await pane.start(reply)
         turn = self.turns[-1]
         saved = self.services.history
@@ -261,14 +260,7 @@ class CompareScreen(GenchatScreen[None]):
         reply_id = None
         if conversation is not None and prompt_id is not None:
             reply_id = await saved.add_streaming(
-                conversation,
-                prompt_id,
-                profile=pane.target.profile,
-                backend=backend.name,
-                model=pane.target.model or backend.default_model,
-                adapter=backend.adapter_of(pane.target.model),
-                params=request.params.as_dict(),
-                pane=pane.index,
+                conversation, prompt_id, reply.origin, pane=pane.index
             )
         if reply_id is not None:
             turn.reply_ids[pane.index] = reply_id
@@ -396,7 +388,7 @@ class CompareScreen(GenchatScreen[None]):
         def picked(target: Target | None) -> None:
             if target is not None and target != pane.target:
                 pane.target = target
-                pane.label = target_label(self.services.profiles, target)
+                pane.label = self.services.profiles.label(target)
                 self._show_mode()
 
         self.app.push_screen(ModelPicker(self.services.profiles, pane.target), picked)

@@ -12,8 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 from textual.worker import Worker
 
-from genchat.chat import Message, Metrics, Target
-from genchat.errors import BackendError, GenchatError
+from genchat.chat import Message, Target
+from genchat.errors import BackendError
 from genchat.history.records import Status
 from genchat.profiles.profile import Profiles
 from genchat.reply import Reply
@@ -30,36 +30,6 @@ FINISH_WORDS = {
     "cancelled": "stopped",
     "content_filter": "filtered",
 }
-
-
-def target_label(profiles: Profiles, target: Target) -> str:
-    """A target as a pane's header names it: its profile, and its model or adapter."""
-    model = target.model
-    if model is None:
-        try:
-            model = profiles.backend(target.profile).default_model
-        except GenchatError:
-            model = None
-    return f"{target.profile} · {model}" if model else target.profile
-
-
-def live_metrics(metrics: Metrics, *, finish: str = "") -> str:
-    """TTFT, tokens/s, tokens, elapsed, queue and load time, and how the reply ended."""
-    approx = "≈" if metrics.tokens_approximate else ""
-    parts = []
-    if metrics.queued_s >= 0.05:
-        parts.append(f"queued {metrics.queued_s:.1f}s")
-    if metrics.load_s >= 0.05:
-        parts.append(f"load {metrics.load_s:.1f}s")
-    parts.append(f"TTFT {metrics.ttft_s:.2f}s" if metrics.ttft_s is not None else "TTFT –")
-    if metrics.tokens_per_s is not None:
-        parts.append(f"{approx}{metrics.tokens_per_s:.1f} tok/s")
-    if metrics.completion_tokens is not None:
-        parts.append(f"{approx}{metrics.completion_tokens} tok")
-    parts.append(f"{metrics.wall_s:.1f}s")
-    if finish:
-        parts.append(finish)
-    return " · ".join(parts)
 
 
 class Pane(Vertical):
@@ -154,9 +124,9 @@ class Pane(Vertical):
             text = ""
         elif self.streaming:
             activity = f"{self.activity} · " if self.activity else ""
-            text = activity + live_metrics(reply.metrics)
+            text = activity + reply.metrics.text(timed=True)
         else:
-            text = live_metrics(reply.metrics, finish=self.finish_word())
+            text = reply.metrics.text(timed=True, finish=self.finish_word())
         self.query_one(".pane-metrics", Static).update(Text(text, style="dim"))
 
     def _tick(self) -> None:
