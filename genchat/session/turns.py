@@ -82,4 +82,3 @@ class Session:
 
     def replies(self) -> list[Turn]:
         return [t for t in self.turns if t.role == "assistant"]
-
