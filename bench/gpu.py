@@ -53,10 +53,10 @@ async def _drain(reply: Any) -> None:
 async def main() -> dict[str, Any]:
     import torch
 
-    from genchat.adapters import demo_adapter_path
-    from genchat.backends.llama_cpp import LlamaCppBackend, LlamaCppOptions
-    from genchat.backends.llama_loading import gpu_offload_supported
-    from genchat.backends.peft import PeftBackend, PeftOptions
+    from genchat.backends.local.llama_cpp import LlamaCppBackend, LlamaCppOptions
+    from genchat.backends.local.llama_loading import gpu_offload_supported
+    from genchat.backends.local.peft import PeftBackend, PeftOptions
+    from genchat.backends.lora import demo_adapter_path
     from genchat.embedded import embedded_model_path
     from genchat.errors import GenchatError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genchat.backends.llama_cpp import LlamaCppBackend, LlamaCppOptions
+from genchat.backends.local.llama_cpp import LlamaCppBackend, LlamaCppOptions
 from genchat.chat import ChatRequest, Finished, GenerationParams, Message, TextDelta, Usage
 from genchat.embedded import embedded_model_path
 

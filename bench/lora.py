@@ -50,9 +50,9 @@ async def _through_genchat(backend: Any) -> dict[str, float]:
 
 
 def _backends() -> tuple[Any, Any]:
-    from genchat.adapters import demo_adapter_path
-    from genchat.backends.llama_cpp import LlamaCppBackend, LlamaCppOptions
-    from genchat.backends.peft import PeftBackend, PeftOptions
+    from genchat.backends.local.llama_cpp import LlamaCppBackend, LlamaCppOptions
+    from genchat.backends.local.peft import PeftBackend, PeftOptions
+    from genchat.backends.lora import demo_adapter_path
     from genchat.embedded import embedded_model_path
 
     model, adapter = embedded_model_path(), demo_adapter_path()
@@ -80,7 +80,7 @@ def variant_bare() -> dict[str, float]:
     import torch
     from transformers import TextIteratorStreamer
 
-    from genchat.backends.hf_loading import BASES
+    from genchat.backends.local.hf_loading import BASES
 
     peft, _ = _backends()
     asyncio.run(_through_genchat(peft))  # the same load, adapters and warm-up as genchat's
@@ -144,7 +144,7 @@ def variant_load() -> dict[str, float]:
     The first load in a process also pays for transformers importing its model and tokenizer
     code (it imports lazily); the second is the weights alone.
     """
-    from genchat.backends.hf_loading import BaseKey, import_torch, load_base
+    from genchat.backends.local.hf_loading import BaseKey, import_torch, load_base
     from genchat.embedded import embedded_model_path
 
     import_torch()  # before the clock starts: loading is what is timed

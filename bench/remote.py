@@ -70,7 +70,7 @@ async def bare_loop(base_url: str) -> int:
 
 
 async def genchat_backend(base_url: str) -> int:
-    from genchat.backends.openai import OpenAIBackend, OpenAIOptions
+    from genchat.backends.remote.openai import OpenAIBackend, OpenAIOptions
     from genchat.chat import ChatRequest, Message, TextDelta
 
     backend = OpenAIBackend(OpenAIOptions(base_url=base_url, model="fault-model"))

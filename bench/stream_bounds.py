@@ -59,7 +59,7 @@ class _SplitterBefore:
 
 def line_case(kind: str, megabytes: int) -> dict[str, Any]:
     """One long line through one splitter; what it cost, and how it ended."""
-    from genchat.backends.http import LineSplitter, LineTooLong
+    from genchat.backends.remote.http import LineSplitter, LineTooLong
 
     piece = "x" * PIECE
     pieces = megabytes * (1 << 20) // PIECE
@@ -93,7 +93,7 @@ def line_case(kind: str, megabytes: int) -> dict[str, Any]:
 
 async def _garbage(base_url: str, bounded: bool) -> dict[str, Any]:
     from genchat import ChatRequest, Message
-    from genchat.backends.openai import OpenAIBackend, OpenAIOptions
+    from genchat.backends.remote.openai import OpenAIBackend, OpenAIOptions
     from genchat.errors import BackendError
 
     backend = OpenAIBackend(OpenAIOptions(base_url=base_url, model="fault-model", retries=0))

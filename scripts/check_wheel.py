@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = (
     "genchat/py.typed",
     "genchat/tui/genchat.tcss",
-    "genchat/adapters/tldr/adapter_config.json",
-    "genchat/adapters/tldr/adapter_model.safetensors",
-    "genchat/adapters/tldr/NOTICE.md",
+    "genchat/backends/lora/tldr/adapter_config.json",
+    "genchat/backends/lora/tldr/adapter_model.safetensors",
+    "genchat/backends/lora/tldr/NOTICE.md",
 )
 """What the installed app reads from its own package: the stylesheet and the demo adapter."""
 

@@ -6,7 +6,7 @@ followed by three bullets. Base and adapted replies then differ at a glance, sid
 Two steps, both seeded and CPU-only:
 
     python scripts/train_demo_adapter.py data    # training/tldr.jsonl (a few minutes)
-    python scripts/train_demo_adapter.py train   # genchat/adapters/tldr/ (a few minutes)
+    python scripts/train_demo_adapter.py train   # genchat/backends/lora/tldr/ (a few minutes)
 
 `data` writes the project's own prompts, lets the base model answer each one (through llama.cpp,
 greedy), and rewrites each answer into the target style with plain code: its first sentence
@@ -174,7 +174,7 @@ def train(epochs: int, rank: int, lr: float, batch: int) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from genchat.backends.hf_loading import BaseKey, load_base
+    from genchat.backends.local.hf_loading import BaseKey, load_base
     from genchat.embedded import embedded_model_path
 
     torch.manual_seed(SEED)
@@ -242,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="step", required=True)
     sub.add_parser("data", help="write training/tldr.jsonl")
-    fit = sub.add_parser("train", help="write genchat/adapters/tldr/")
+    fit = sub.add_parser("train", help="write genchat/backends/lora/tldr/")
     fit.add_argument("--epochs", type=int, default=3)
     fit.add_argument("--rank", type=int, default=8)
     fit.add_argument("--lr", type=float, default=2e-3)

@@ -168,7 +168,7 @@ async def _ask(
 async def _check_adapter(backend: Backend, profile: str, kind: str, adapter: str) -> None:
     """Refuse an `--adapter` the profile cannot run, before anything is sent or saved: it is
     a mistake on the command line, not a failure of the backend."""
-    from genchat.backends.adapters import BASE_ALIAS, parse_combination
+    from genchat.backends.lora.adapters import BASE_ALIAS, parse_combination
 
     if not backend.supports_adapters:
         raise ConfigError(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from genchat.backends.base import ModelInfo
-from genchat.backends.remote import RemoteOptions
+from genchat.backends.remote.base import RemoteOptions
 from genchat.cli.exits import EXIT_OK, EXIT_USAGE
 from genchat.cli.runner import run_async
 from genchat.paths import config_path

@@ -37,11 +37,11 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT
 ALLOW_ENV = "GENCHAT_PLUGINS"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "genchat.backends.llama_cpp",
-    "genchat.backends.openai",
-    "genchat.backends.anthropic",
-    "genchat.backends.ollama",
-    "genchat.backends.peft",
+    "genchat.backends.local.llama_cpp",
+    "genchat.backends.remote.openai",
+    "genchat.backends.remote.anthropic",
+    "genchat.backends.remote.ollama",
+    "genchat.backends.local.peft",
 )
 """Modules registered as plugins before any entry point, through the same hooks."""
 

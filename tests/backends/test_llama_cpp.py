@@ -24,7 +24,7 @@ from genchat import (
     TextDelta,
     Usage,
 )
-from genchat.backends.llama_cpp import MODELS, LlamaCppBackend, LlamaCppOptions
+from genchat.backends.local.llama_cpp import MODELS, LlamaCppBackend, LlamaCppOptions
 from tests.support.backend_contract import BackendContract, collect, text_of
 
 
@@ -234,7 +234,7 @@ async def test_loading_does_not_touch_the_process_stdout_or_stderr(
 
 
 async def test_threads_default_to_the_physical_cores(backend: LlamaCppBackend) -> None:
-    from genchat.backends.llama_loading import default_threads
+    from genchat.backends.local.llama_loading import default_threads
 
     await collect(backend, ask("Hi", max_tokens=1))
     loaded = MODELS.loaded(backend._key)  # type: ignore[arg-type]

@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from genchat.adapters import demo_adapter_path
-from genchat.backends import adapters as lora
-from genchat.backends.hf_loading import BASES, dequantised_cache_dir
-from genchat.backends.llama_cpp import LlamaCppBackend, LlamaCppOptions
-from genchat.backends.lora_gguf import (
+from genchat.backends.local.hf_loading import BASES, dequantised_cache_dir
+from genchat.backends.local.llama_cpp import LlamaCppBackend, LlamaCppOptions
+from genchat.backends.local.peft import PeftBackend, PeftOptions
+from genchat.backends.lora import adapters as lora
+from genchat.backends.lora import demo_adapter_path
+from genchat.backends.lora.gguf import (
     UnsupportedAdapter,
     cached_conversion,
     converted_path,
     permute_rows,
     read_base,
 )
-from genchat.backends.peft import PeftBackend, PeftOptions
 from genchat.chat import (
     ChatRequest,
     GenerationParams,
@@ -472,7 +472,7 @@ async def test_a_missing_adapter_fails_its_requests_and_the_base_carries_on(
 
 def adapter_effects(peft_backend: PeftBackend, q4: LlamaCppBackend, prompt: str) -> tuple[Any, Any]:
     """The adapter's effect on the next-token logits (adapted minus base), on each path."""
-    from genchat.backends.llama_loading import MODELS
+    from genchat.backends.local.llama_loading import MODELS
 
     key = peft_backend._key
     loaded = BASES.loaded(key) if key else None
@@ -525,7 +525,7 @@ async def test_the_trained_style_shows_on_the_4bit_path(q4_backend: LlamaCppBack
 async def test_the_4bit_path_shares_one_model_between_base_and_adapter(
     q4_backend: LlamaCppBackend, smollm2_path: Path
 ) -> None:
-    from genchat.backends.llama_loading import MODELS
+    from genchat.backends.local.llama_loading import MODELS
 
     plain = LlamaCppBackend(LlamaCppOptions(path=smollm2_path, n_ctx=1024))
     try:

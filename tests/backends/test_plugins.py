@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from genchat.backends.adapters import lora_extra_installed
-from genchat.backends.llama_cpp import LlamaCppBackend
+from genchat.backends.local.llama_cpp import LlamaCppBackend
+from genchat.backends.lora.adapters import lora_extra_installed
 from genchat.plugins.manager import BUILTIN_PLUGINS, load_plugins, parse_allow_list
 from tests.support.helpers import run_in_process
 
@@ -13,12 +13,14 @@ from tests.support.helpers import run_in_process
 def test_builtin_backend_registers_through_the_plugin_hook() -> None:
     registry = load_plugins()
     assert registry.backends["llama-cpp"] is LlamaCppBackend
-    builtin = registry.plugins["genchat.backends.llama_cpp"]
+    builtin = registry.plugins["genchat.backends.local.llama_cpp"]
     assert builtin.builtin
     assert builtin.backends == ["llama-cpp"]
     lora = lora_extra_installed()
     assert builtin.profiles == (["smollm2", "smollm2-lora-q4"] if lora else ["smollm2"])
-    assert registry.plugins["genchat.backends.peft"].profiles == (["smollm2-lora"] if lora else [])
+    assert registry.plugins["genchat.backends.local.peft"].profiles == (
+        ["smollm2-lora"] if lora else []
+    )
     assert registry.failures == []
 
 
@@ -76,7 +78,11 @@ def test_entry_point_plugin_registers_backend_and_profile(test_plugins: str) -> 
         ("import-error", "import", "libmissing"),
         ("register-error", "backends", "registration exploded"),
         ("unknown-hook", "hooks", "genchat_register_widgets"),
-        ("duplicate", "backends", "already registered by plugin 'genchat.backends.llama_cpp'"),
+        (
+            "duplicate",
+            "backends",
+            "already registered by plugin 'genchat.backends.local.llama_cpp'",
+        ),
     ],
 )
 def test_a_broken_plugin_costs_only_itself(
@@ -124,7 +130,7 @@ def test_genchat_plugins_command_lists_loaded_failed_and_skipped(test_plugins: s
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "built-in  genchat.backends.llama_cpp" in out
+    assert "built-in  genchat.backends.local.llama_cpp" in out
     assert "backends: llama-cpp" in out
     assert "scripted (genchat-test-plugins 0.1)  backends: scripted" in out
     assert "failed    import-error  at import: ImportError: this plugin needs libmissing" in out

@@ -466,7 +466,7 @@ def test_the_readme_remote_profiles_are_valid(config_file: Path) -> None:
     ],
 )
 def test_lines_are_split_as_sse_and_ndjson_define_them(pieces: list[str]) -> None:
-    from genchat.backends.http import LineSplitter
+    from genchat.backends.remote.http import LineSplitter
 
     splitter = LineSplitter()
     lines = [line for piece in pieces for line in splitter.feed(piece)] + splitter.end()

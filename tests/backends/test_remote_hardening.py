@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from genchat import ChatRequest
-from genchat.backends.anthropic import AnthropicOptions
-from genchat.backends.http import MAX_LINE_CHARS, LineSplitter, LineTooLong
-from genchat.backends.openai import OpenAIOptions
-from genchat.backends.remote import MAX_CHARS_WITHOUT_EVENT, RemoteBackend, is_this_machine
+from genchat.backends.remote.anthropic import AnthropicOptions
+from genchat.backends.remote.base import RemoteBackend, is_this_machine
+from genchat.backends.remote.decoding import MAX_CHARS_WITHOUT_EVENT
+from genchat.backends.remote.http import MAX_LINE_CHARS, LineSplitter, LineTooLong
+from genchat.backends.remote.openai import OpenAIOptions
 from genchat.chat import Notice
 from genchat.errors import BackendError, PluginFailed, ProtocolError
 from genchat.reply import Reply
@@ -512,7 +513,7 @@ async def test_json_nested_too_deeply_is_a_protocol_error_that_says_so(
 
 MEMORY_SCRIPT = """
 import resource, sys
-from genchat.backends.remote import parse_json
+from genchat.backends.remote.decoding import parse_json
 from genchat.errors import ProtocolError
 data = "[" + "0," * 5_000_000 + "0]"  # 10 MB of text, some 40 MB as a list
 used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from genchat import ChatRequest, GenerationParams, Message
-from genchat.backends.anthropic import AnthropicBackend, AnthropicOptions
-from genchat.backends.ollama import OllamaBackend, OllamaOptions
-from genchat.backends.openai import OpenAIBackend, OpenAIOptions
-from genchat.backends.remote import RemoteBackend
+from genchat.backends.remote.anthropic import AnthropicBackend, AnthropicOptions
+from genchat.backends.remote.base import RemoteBackend
+from genchat.backends.remote.ollama import OllamaBackend, OllamaOptions
+from genchat.backends.remote.openai import OpenAIBackend, OpenAIOptions
 
 SECRET = "sk-genchat-test-0123456789abcdef"
 """An API key that must never appear in anything genchat shows or writes."""

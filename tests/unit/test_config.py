@@ -123,7 +123,7 @@ def test_config_init_check_and_path_commands(config_file: Path) -> None:
     assert result.returncode == 2 and "--force" in result.stderr
     result = run_in_process("config", "check")
     assert result.returncode == 0, result.stderr
-    from genchat.backends.adapters import lora_extra_installed
+    from genchat.backends.lora.adapters import lora_extra_installed
 
     built_in = 3 if lora_extra_installed() else 1  # smollm2, and the two demo-adapter profiles
     assert f"ok ({built_in} profiles, default 'smollm2')" in result.stdout
@@ -154,11 +154,11 @@ def test_config_check_on_malformed_toml_exits_2_without_traceback(config_file: P
 
 
 def test_the_configuration_reference_documents_every_key() -> None:
-    from genchat.backends.anthropic import AnthropicOptions
-    from genchat.backends.llama_cpp import LlamaCppOptions
-    from genchat.backends.ollama import OllamaOptions
-    from genchat.backends.openai import OpenAIOptions
-    from genchat.backends.peft import PeftOptions
+    from genchat.backends.local.llama_cpp import LlamaCppOptions
+    from genchat.backends.local.peft import PeftOptions
+    from genchat.backends.remote.anthropic import AnthropicOptions
+    from genchat.backends.remote.ollama import OllamaOptions
+    from genchat.backends.remote.openai import OpenAIOptions
     from genchat.profiles.config import Config, ParamsConfig, ProfileConfig
 
     reference = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()

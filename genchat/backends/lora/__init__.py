@@ -1,4 +1,6 @@
-"""LoRA adapters that ship inside genchat.
+"""LoRA adapters apart from any one backend: `adapters` (checking a directory, choosing adapters
+per request, listing them; no torch), `gguf` (peft's LoRA converted for llama.cpp), and the
+adapters that ship inside genchat.
 
 `tldr` is the demo adapter for the embedded SmolLM2-135M-Instruct: it makes every answer a
 one-line "TL;DR:" and three bullets. `scripts/train_demo_adapter.py` made it, from the training

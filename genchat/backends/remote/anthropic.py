@@ -17,14 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from genchat.backends.base import BackendOptions, ModelInfo
-from genchat.backends.remote import (
-    RemoteBackend,
-    RemoteOptions,
-    SSEDecoder,
-    decode_stream,
-    parse_json,
-    server_error,
-)
+from genchat.backends.remote.base import RemoteBackend, RemoteOptions
+from genchat.backends.remote.decoding import SSEDecoder, decode_stream, parse_json, server_error
 from genchat.chat import ChatRequest, FinishReason, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import RegisterProfile, hookimpl

@@ -20,9 +20,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from genchat.backends import adapters as lora
 from genchat.backends.base import Backend, BackendOptions, ModelInfo
-from genchat.backends.hf_loading import (
+from genchat.backends.local.hf_loading import (
     BASES,
     BaseKey,
     LoadedBase,
@@ -32,6 +31,7 @@ from genchat.backends.hf_loading import (
     resolve_device,
     resolve_dtype,
 )
+from genchat.backends.lora import adapters as lora
 from genchat.backends.thread_stream import CancelToken, Emit, stream_from_thread
 from genchat.chat import (
     ChatRequest,
@@ -413,7 +413,7 @@ def genchat_register_backends(register: RegisterBackend) -> None:
 def genchat_register_profiles(register: RegisterProfile) -> None:
     """With the `lora` extra installed: the embedded model with the demo adapter (the
     llama-cpp plugin registers the same on the 4-bit base)."""
-    from genchat.adapters import DEMO_ADAPTER, demo_adapter_path
+    from genchat.backends.lora import DEMO_ADAPTER, demo_adapter_path
     from genchat.embedded import embedded_model_path
 
     model, adapter = embedded_model_path(), demo_adapter_path()

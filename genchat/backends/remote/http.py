@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from genchat.backends.remote import MAX_CHARS_WITHOUT_EVENT
+from genchat.backends.remote.decoding import MAX_CHARS_WITHOUT_EVENT
 from genchat.chat import Notice
 from genchat.errors import (
     AuthError,
@@ -74,7 +74,7 @@ class Endpoint:
     read_timeout_s: float
     retries: int
     notices: list[str] = field(default_factory=list)
-    """What the user should know about this profile's key (`genchat.backends.remote`), said
+    """What the user should know about this profile's key (`genchat.backends.remote.base`), said
     once, as `Notice`s before the first chat request."""
     max_line_chars: int = MAX_LINE_CHARS
     """The longest line of a stream accepted (a parameter, so that tests can set it low)."""

@@ -13,15 +13,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 from genchat.backends.base import BackendOptions, ModelInfo
-from genchat.backends.remote import (
-    RemoteBackend,
-    RemoteOptions,
-    StreamDecoder,
-    decode_stream,
-    parse_json,
-    sampling,
-    server_error,
-)
+from genchat.backends.remote.base import RemoteBackend, RemoteOptions, sampling
+from genchat.backends.remote.decoding import StreamDecoder, decode_stream, parse_json, server_error
 from genchat.chat import ChatRequest, ReasoningDelta, StreamEvent, TextDelta, Usage
 from genchat.errors import ProtocolError
 from genchat.plugins.hookspecs import hookimpl

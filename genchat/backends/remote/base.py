@@ -1,26 +1,22 @@
-"""What the remote API backends (openai, anthropic, ollama) share: their options, the base
-class that makes their HTTP endpoint on first use, and the decoding of a streamed response.
+"""What the remote API backends (openai, anthropic, ollama) share: their options, and the base
+class that makes their HTTP endpoint on first use.
 
 Where a key may go (`KeyPlan`): a profile's *default* key variable (`OPENAI_API_KEY`,
 `ANTHROPIC_API_KEY`) is sent only to the host it belongs to, over https; any other base_url gets
 a key only from an `api_key_env` the profile names. Every secret a backend sends is registered
 with `genchat.untrusted.add_secret` as its endpoint is made, so no error shows it.
 
-This module stays light: httpx and the HTTP machinery (`genchat.backends.http`) are imported
-when a remote backend first opens a connection, so start-up never waits for them.
+This module stays light: httpx and the HTTP machinery (`genchat.backends.remote.http`) are
+imported when a remote backend first opens a connection, so start-up never waits for them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import json
 import os
-from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import groupby
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -29,28 +25,16 @@ from typing_extensions import TypeVar
 from genchat.backends.base import Backend, BackendOptions
 from genchat.chat import (
     ChatRequest,
-    Finished,
-    FinishReason,
     GenerationParams,
-    Notice,
-    ReasoningDelta,
-    Started,
-    StreamEvent,
-    TextDelta,
 )
-from genchat.errors import BackendError, BackendUnavailable, ProtocolError, RateLimited
+from genchat.errors import BackendError
 from genchat.untrusted import add_secret
 
 if TYPE_CHECKING:
-    from genchat.backends.http import Endpoint
+    from genchat.backends.remote.http import Endpoint
 
 Seconds = Annotated[float, Field(gt=0, strict=False)]
 """A positive number of seconds (a TOML integer is taken too)."""
-
-MAX_CHARS_WITHOUT_EVENT = 4 << 20
-"""The most text (4 Mi characters) a stream may send without one event of its protocol: a
-server answering 200 with endless lines of something else must not keep genchat reading
-forever."""
 
 SECRET_HEADER_NAMES = frozenset({"authorization", "x-api-key", "api-key"})
 """Headers whose values are secrets, wherever they come from (lower case)."""
@@ -162,7 +146,7 @@ class RemoteBackend(Backend[RemoteOptionsT]):
         a message that names the variable or header and does not show the value.
         """
         if self._endpoint is None:
-            from genchat.backends.http import Endpoint
+            from genchat.backends.remote.http import Endpoint
 
             plan = self.options.key_plan()
             auth = self.auth_headers(plan.key)
@@ -243,18 +227,6 @@ def _check_header_values(plan: KeyPlan, auth: Mapping[str, str], own: Mapping[st
         )
 
 
-def server_error(where: str, error: object) -> BackendError:
-    """The error for an error a server reported inside a stream, after some text."""
-    kind = error.get("type") if isinstance(error, dict) else None
-    message = error.get("message") if isinstance(error, dict) else error
-    text = f'{where} reported an error mid-reply: "{message}". The text so far is kept.'
-    if kind == "overloaded_error":  # Anthropic's
-        return BackendUnavailable(text + " Try again in a moment.", title="Server overloaded")
-    if kind == "rate_limit_error":
-        return RateLimited(text)
-    return BackendError(text, title="Server error")
-
-
 def sampling(params: GenerationParams) -> dict[str, object]:
     """The sampling settings the user or profile set, and only those: a server's own defaults
     apply to the rest (reasoning models reject a temperature other than theirs)."""
@@ -262,161 +234,3 @@ def sampling(params: GenerationParams) -> dict[str, object]:
     if "stop" in values:
         values["stop"] = list(params.stop or ())
     return values
-
-
-class StreamDecoder(ABC):
-    """One protocol's response stream to genchat's events, a read's lines at a time."""
-
-    end_marker: ClassVar[str]
-    """What ends a complete stream, as messages name it."""
-
-    def __init__(self, where: str) -> None:
-        self.where = where
-        """The server, for messages."""
-        self.done = False
-        """Set when the stream's end marker arrives."""
-        self.dispatched = False
-        """Set when an event of the protocol arrives, a ping too (which gives genchat none);
-        `decode_stream` clears it, counting the text between events."""
-        self.finish: FinishReason | None = None
-
-    @abstractmethod
-    def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
-        """Add to `out` the events that `lines` give; at the end marker, set `done` and stop.
-
-        Events go straight into `out`, so that those before a fault are kept when it raises.
-        """
-
-
-class SSEDecoder(StreamDecoder):
-    """A decoder for a stream of server-sent events: `event()` gets each one."""
-
-    def __init__(self, where: str) -> None:
-        super().__init__(where)
-        self._event: str | None = None
-        self._data: list[str] = []
-
-    def decode(self, lines: list[str], out: list[StreamEvent]) -> None:
-        data = self._data
-        for line in lines:  # this loop runs twice per token: the common case comes first
-            if line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
-            elif not line:  # a blank line ends an event
-                if data:
-                    text = data[0] if len(data) == 1 else "\n".join(data)
-                    name, self._event = self._event, None
-                    data.clear()
-                    self.dispatched = True
-                    self.event(name, text, out)
-                    if self.done:
-                        return
-                self._event = None
-            else:
-                field, _, value = line.partition(":")
-                if field == "event":
-                    self._event = value.removeprefix(" ")
-                # anything else: a comment (":" first, a keep-alive), or a field not used
-
-    @abstractmethod
-    def event(self, name: str | None, data: str, out: list[StreamEvent]) -> None:
-        """Add to `out` the events one server-sent event gives."""
-
-
-async def decode_stream(
-    lines: AsyncGenerator[Notice | list[str], None],
-    decoder: StreamDecoder,
-    *,
-    on_start: Callable[[], None] | None = None,
-    max_chars_without_event: int = MAX_CHARS_WITHOUT_EVENT,
-) -> AsyncIterator[StreamEvent]:
-    """A remote reply's events, from its response's lines (`Endpoint.post_lines`).
-
-    Retry notices pass through; `Started` comes with the first bytes (after `on_start`); what
-    arrived in one read comes as one text event, so a fast stream costs little per token. A
-    stream that ends before its end marker is an error, and the text before it is kept; so is
-    one that sends more than `max_chars_without_event` characters without an event of its
-    protocol (counted a read at a time).
-    """
-    started = False
-    without_event = 0
-    async with contextlib.aclosing(lines):
-        async for batch in lines:
-            if isinstance(batch, Notice):
-                yield batch
-                continue
-            if not started:
-                started = True
-                if on_start is not None:
-                    on_start()
-                yield Started()
-            events: list[StreamEvent] = []
-            try:
-                decoder.decode(batch, events)
-            except (BackendError, AttributeError, TypeError) as exc:
-                for event in coalesce(events):
-                    yield event  # the text before the fault is kept
-                if isinstance(exc, BackendError):
-                    raise
-                raise ProtocolError(  # valid JSON, but not of the shape the protocol has
-                    f"{decoder.where} sent JSON of a shape its API does not have. "
-                    "The text so far is kept."
-                ) from exc
-            for event in coalesce(events):
-                yield event
-            if decoder.done:
-                break
-            if events or decoder.dispatched:
-                without_event = 0
-                decoder.dispatched = False
-            else:
-                without_event += sum(map(len, batch)) + len(batch)
-                if without_event > max_chars_without_event:
-                    raise ProtocolError(
-                        f"{decoder.where} sent {without_event:,} characters without one event "
-                        f"of its protocol (the most genchat reads is {max_chars_without_event:,}"
-                        "): base_url may point at something that is not this API. The text so "
-                        "far is kept."
-                    )
-    if not decoder.done:
-        raise ProtocolError(
-            f"{decoder.where} ended the stream before {decoder.end_marker}: the reply may be "
-            "incomplete. The text so far is kept."
-        )
-    yield Finished(decoder.finish or "stop")
-
-
-def coalesce(events: list[StreamEvent]) -> list[StreamEvent]:
-    """Each run of text (or reasoning) deltas as one event, keeping the count of deltas."""
-    if len(events) < 2:
-        return events
-    out: list[StreamEvent] = []
-    for kind, run in groupby(events, type):
-        if kind is TextDelta or kind is ReasoningDelta:
-            deltas = cast("list[TextDelta | ReasoningDelta]", list(run))
-            text = "".join(delta.text for delta in deltas)
-            out.append(kind(text, sum(delta.deltas for delta in deltas)))
-        else:
-            out.extend(run)
-    return out
-
-
-def parse_json(where: str, data: str) -> dict[str, Any]:
-    """One JSON object from a stream, or a `ProtocolError` that quotes the start of the line."""
-    try:
-        value = json.loads(data)
-    except ValueError:
-        value = None
-    except RecursionError as exc:
-        raise ProtocolError(
-            f"{where} sent JSON nested too deeply to read. The text so far is kept."
-        ) from exc
-    except MemoryError as exc:
-        raise ProtocolError(
-            f"{where} sent JSON too large to read in the memory there is. The text so far is kept."
-        ) from exc
-    if not isinstance(value, dict):
-        quoted = data[:80] + ("…" if len(data) > 80 else "")
-        raise ProtocolError(
-            f"{where} sent a line that is not a JSON object: {quoted!r}. The text so far is kept."
-        )
-    return value

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genchat.backends.adapters import WEIGHTS_FILE, Adapter
-from genchat.backends.gguf_header import NotGGUF, read_gguf_info
+from genchat.backends.local.gguf_header import NotGGUF, read_gguf_info
+from genchat.backends.lora.adapters import WEIGHTS_FILE, Adapter
 from genchat.errors import BackendUnavailable, ModelLoadError
 from genchat.paths import cache_dir
 
