@@ -10,6 +10,9 @@ refused file leaves nothing behind.
 A conversation's settings (persona, system prompt, parameters; each compare pane's) are checked
 here too, by `settings_problems`, with the config file's own `ParamsConfig`: the store uses it
 to refuse bad settings in a file and to drop bad settings already in a database.
+
+Why one module of about 420 lines: it is one check of one file format, field by field, each
+mistake named where it is.
 """
 
 from __future__ import annotations

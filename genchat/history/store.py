@@ -14,6 +14,10 @@ imports are checked whole and cleaned first (`genchat.history.import_check`).
 
 Nothing here imports Textual. Every method blocks (SQLite is quick, but a disk is not always):
 the TUI calls them off the event loop.
+
+Why one module of about 470 lines: `Store` is the one class that writes the database, and its
+methods are one short query each over the message tree; records, schema, opening, search,
+exchange, votes and the recorder are modules of their own.
 """
 
 from __future__ import annotations

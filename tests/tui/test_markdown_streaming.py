@@ -11,7 +11,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.strip import Strip
 
-from genchat.tui.widgets import markdown
+from genchat.tui.widgets import markdown_render
 from genchat.tui.widgets.markdown import MarkdownView
 
 WIDTHS = (23, 40, 71)
@@ -88,7 +88,7 @@ async def test_a_long_paragraph_settles_most_of_its_text() -> None:
             view.append(text[start : start + 50])
             view.lines(71)
         growth = view._growth
-        assert isinstance(growth, markdown._GrowingParagraph)
+        assert isinstance(growth, markdown_render.GrowingParagraph)
         assert growth.cut > len(text) - 2 * growth.SETTLE_CHARS - 50
 
 
@@ -142,7 +142,7 @@ TURNS = {
 async def test_text_that_changes_what_came_before_is_drawn_as_drawn_at_once(
     width: int, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(markdown._GrowingParagraph, "SETTLE_CHARS", 30)  # settle often
+    monkeypatch.setattr(markdown_render.GrowingParagraph, "SETTLE_CHARS", 30)  # settle often
     await stream_and_compare(TURNS[name], width)
 
 
@@ -179,5 +179,5 @@ def random_document(seed: int) -> str:
 async def test_random_markdown_is_drawn_as_drawn_at_once(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(markdown._GrowingParagraph, "SETTLE_CHARS", 30)
+    monkeypatch.setattr(markdown_render.GrowingParagraph, "SETTLE_CHARS", 30)
     await stream_and_compare(random_document(seed), WIDTHS[seed % len(WIDTHS)], seed)

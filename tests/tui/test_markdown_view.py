@@ -11,7 +11,8 @@ from textual.geometry import Offset
 from textual.selection import Selection
 
 from genchat.tui.widgets.code import CodeHighlighter
-from genchat.tui.widgets.markdown import MarkdownView, split_blocks
+from genchat.tui.widgets.markdown import MarkdownView
+from genchat.tui.widgets.markdown_split import split_blocks
 
 WIDTH = 70
 

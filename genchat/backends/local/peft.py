@@ -8,6 +8,9 @@ generating with it happen under the base's lock; a request that waits says `Queu
 
 Generation runs in a worker thread. A streamer of genchat's own turns tokens into text as they are
 sampled, and a stopping criterion ends generation between tokens when the consumer goes away.
+
+Why one module of about 420 lines: the backend, its options, its streamer and its plugin hooks;
+loading is `hf_loading`, adapters are `genchat.backends.lora`.
 """
 
 from __future__ import annotations

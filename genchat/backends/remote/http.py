@@ -7,6 +7,10 @@ a profile's header never goes to a host it was not meant for.
 
 httpx is imported here, and this module is imported only when a remote backend first opens a
 connection, so start-up never pays for it.
+
+Why one module of about 500 lines: everything that touches httpx is here and nowhere else, so
+that importing the remote backends costs nothing until a connection is made; its parts (the
+client, retries, the redirect rule, errors by status, line framing) are each short.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ come). A round where a model fails, or that is stopped, gets no vote. The vote i
 history database with the prompt, both replies, the targets, their parameters and metrics,
 and when each reply started and finished; a reply that names its own model flags the vote,
 which the leaderboard leaves out by default.
+
+Why one module of about 420 lines: a round's states and the screen's keys; pairings, votes and
+ratings are `genchat.arena`, each pane is `widgets/pane.py`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""The chat screen: the conversation, the prompt, the status bar, and every chat action."""
+"""The chat screen: the conversation, the prompt, the status bar, and every chat action.
+
+Why one module of about 900 lines: every action here (send, stop, regenerate, edit, fork, open a
+stored conversation, copy, move between messages) acts on the same few things, the session the
+message list is drawn from, the reply streaming now, and where the history saves, and Textual
+binds keys to methods of the screen. What each action needs beyond those lives elsewhere: the
+request (`Profiles.new_reply`), the saving (`tui/history.py`), the drawing (`MessageList`,
+`AssistantMessage`), the stored turns (`genchat.session`). The sections below follow the keys.
+"""
 
 from __future__ import annotations
 

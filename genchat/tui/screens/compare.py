@@ -13,6 +13,9 @@ A session is saved in the history as a conversation of kind `compare`: each prom
 message, each pane's reply a child of it with the pane's number (a regenerated reply is
 another child of the same pane), and the reply chosen to continue is marked `chosen`. The next
 prompt hangs under the chosen reply, or the first pane's. The history screen reopens it here.
+
+Why one module of about 450 lines: it is the screen's keys and layout; a pane's streaming is
+`widgets/pane.py`, the figures and export are `genchat.compare`.
 """
 
 from __future__ import annotations

@@ -9,414 +9,52 @@ the last (measured in docs/architecture.md). `MarkdownView` is one widget, drawn
   app's theme colours, and its lines are kept for as long as the width and theme stay the same;
 - appended text re-parses and re-renders only the last block, the one that can still grow;
 - and of a last block that is one long paragraph or list, only its end: the text of a paragraph
-  that nothing after it can change is wrapped once (`_GrowingParagraph`), and so are the items
-  of a list that the next item closed (`_GrowingList`).
+  that nothing after it can change is wrapped once (`GrowingParagraph`), and so are the items
+  of a list that the next item closed (`GrowingList`).
+
+Where blocks split and settle is `markdown_split.py`; rendering one block with Rich is
+`markdown_render.py`. Why this module is still about 500 lines: `MarkdownView` is one widget
+whose streaming state (the finished blocks' lines, the last block's growth, link references,
+the width and theme its caches were drawn for, the selection) is read and reset by nearly all
+of its methods.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from dataclasses import dataclass, field
-from itertools import accumulate
-from typing import Any, ClassVar
 
-from markdown_it import MarkdownIt
-from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
-from rich._wrap import divide_line
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.markdown import CodeBlock, Heading, ListElement, Paragraph
-from rich.markdown import Markdown as RichMarkdown
-from rich.markdown import MarkdownElement as RichElement
+from rich.console import ConsoleOptions, RenderableType
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import DEFAULT_OVERFLOW, Text
+from rich.text import Text
 from rich.theme import Theme
-from textual.color import Color, ColorParseError
 from textual.geometry import Region
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
 from genchat.tui.widgets.code import DARK_CODE_THEME, LIGHT_CODE_THEME, CodeHighlighter
-
-_PARSER = MarkdownIt("commonmark").enable(["strikethrough", "table"])
-"""The parser of Rich's Markdown renderer: blocks are split as they will be rendered."""
-
-_BLOCK_PARSER = MarkdownIt("commonmark").enable(["strikethrough", "table"]).disable("inline")
-"""The same parser without its inline rules: where blocks begin and end, and the link reference
-definitions, are found without parsing the text in them, most of the cost on a long paragraph."""
-
-
-References = dict[str, dict[str, Any]]
-"""Link reference definitions (`[label]: url`) as markdown-it's parser collects them."""
-
-
-def _parse_blocks(text: str, references: References) -> list[Token]:
-    """The block tokens of `text` (inline tokens keep their text, unparsed); the link reference
-    definitions found are added to `references`."""
-    return _BLOCK_PARSER.parse(text, {"references": references})
-
-
-def _split(text: str, tokens: list[Token]) -> list[str]:
-    """`text` cut where its top-level blocks (`tokens`, from `_parse_blocks`) begin."""
-    starts = sorted({token.map[0] for token in tokens if token.level == 0 and token.map})
-    # markdown-it numbers lines split at "\n" (a "\r\n" ends one line too).
-    line_offsets = [0, *accumulate(len(line) + 1 for line in text.split("\n"))]
-    cuts = [line_offsets[start] for start in starts[1:]]
-    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-
-
-def split_blocks(text: str, references: References | None = None) -> list[str]:
-    """Split Markdown into its top-level blocks. Joined, they give back `text` exactly.
-
-    A block runs from its first line to the first line of the next, so the blank lines after a
-    block stay with it, and anything before the first block belongs to the first. The link
-    reference definitions found are added to `references`.
-    """
-    if not text:
-        return []
-    return _split(text, _parse_blocks(text, references if references is not None else {}))
-
-
-def _drawn_in_line(tokens: list[Token]) -> bool:
-    """Whether Rich draws the inline Markdown in `tokens` within its paragraph's text."""
-    return all(child.type in _INLINE_TYPES for token in tokens for child in token.children or ())
-
-
-def _one_block(tokens: list[Token]) -> bool:
-    """Whether `tokens` hold one top-level block."""
-    return sum(1 for token in tokens if token.level == 0 and token.nesting >= 0) == 1
-
-
-def _line_offset(text: str, line: int) -> int:
-    """Where line `line` (counted from 0) of `text` begins."""
-    return len(text) - len(text.split("\n", line)[-1]) if line else 0
-
-
-_MAY_BE_AN_ITEM = re.compile(r" {0,3}[0-9]{1,9}")
-"""An unfinished line that is a paragraph now and may yet be an item of an ordered list above
-it, blank lines apart (`12` that becomes `12. `)."""
-
-_TAKE_LAZY_LINES = frozenset(
-    {"paragraph_open", "bullet_list_open", "ordered_list_open", "blockquote_open", "table_open"}
+from genchat.tui.widgets.markdown_render import (
+    BlockMarkdown,
+    GrowingList,
+    GrowingParagraph,
+    Growth,
+    continues,
+    markdown_theme,
+    open_line_start,
 )
-"""Blocks that a line right after them may continue, unless it begins another block."""
-
-
-def _may_join(blocks: list[str], tokens: list[Token]) -> bool:
-    """Whether the last of `blocks` (the top-level blocks `tokens` begin), begun on the
-    unfinished last line, may yet turn out to be part of the block before it.
-
-    A line that begins a block now may not once it is longer: `#` is a heading, `#tag` goes
-    on the paragraph above; `***` is a rule, `***bold***` text. So the block before is not
-    finished until the line is.
-    """
-    last, before = blocks[-1], blocks[-2]
-    if "\n" in last:
-        return False
-    if _MAY_BE_AN_ITEM.fullmatch(last):
-        return True
-    if not before[before.rfind("\n", 0, len(before) - 1) + 1 :].strip():
-        return False  # a blank line between: no lazy continuation
-    line = sum(block.count("\n") for block in blocks[:-2])
-    first = next(t for t in tokens if t.level == 0 and t.map and t.map[0] >= line)
-    return first.type in _TAKE_LAZY_LINES
-
-
-_INLINE_TYPES = frozenset(
-    {"text", "text_special", "softbreak", "hardbreak", "code_inline"}
-    | {f"{tag}_{side}" for tag in ("em", "strong", "s", "link") for side in ("open", "close")}
+from genchat.tui.widgets.markdown_split import (
+    PARSER,
+    References,
+    drawn_in_line,
+    line_offset,
+    may_join,
+    one_block,
+    parse_blocks,
+    settles,
+    split_at_blocks,
 )
-"""The inline tokens that Rich's renderer adds to a paragraph's text. It draws any other (an
-image, inline HTML) apart from the text, so a paragraph with one is not wrapped piecemeal."""
-
-_MAY_OPEN_HTML = re.compile(r"<(?:[A-Za-z/!?]|$)")
-"""A literal `<` that text still to come could close as inline HTML, which may hold spaces."""
-
-
-def _settles(markup: str, references: References) -> bool:
-    """Whether the inline Markdown `markup`, which ends in a space or a line end, parses the same
-    however the paragraph goes on: no construct in it is left open for later text to close.
-
-    Open constructs are an emphasis or strikethrough opener without its closer (a later closer
-    would pair with it), a backtick that opened no code span, a `[` that may yet begin a link
-    (unless every `[` is a plain bracket closed in `markup`), and a `<` that may yet begin
-    inline HTML. Anything else in inline Markdown is decided within a word, and `markup` ends
-    between words. The test errs on the safe side: a construct it cannot rule out only means
-    that the paragraph is parsed from before it again.
-    """
-    state = StateInline(markup, _PARSER, {"references": references}, [])
-    _PARSER.inline.tokenize(state)
-    for rule in _PARSER.inline.ruler2.getRules(""):
-        rule(state)  # pair the delimiters, as markdown-it's own parse does
-    if any(delimiter.open and delimiter.end < 0 for delimiter in state.delimiters):
-        return False  # an opener left unpaired at the top level (within a link, it stays so)
-    if any(token.type not in _INLINE_TYPES for token in state.tokens):
-        return False
-    text = [token.content for token in state.tokens if token.type == "text"]
-    if any("`" in t or "](" in t or "][" in t or _MAY_OPEN_HTML.search(t) for t in text):
-        return False
-    brackets = "".join(re.findall(r"[\[\]]", "".join(text)))
-    if not brackets:
-        return True
-    if any(token.type == "link_open" for token in state.tokens):
-        return False  # a link's destination may hold brackets that count in a label around it
-    depth = 0
-    for bracket in brackets:
-        depth = depth + 1 if bracket == "[" else max(0, depth - 1)
-    return depth == 0
-
-
-def _open_line_start(text: Text, width: int, options: ConsoleOptions) -> int:
-    """Where the last line of `text` wrapped to `width` begins, as Rich's `Text.wrap` wraps
-    it: a paragraph's lines before that one stay as they are when text is added to it."""
-    plain = text.plain
-    start = plain.rfind("\n") + 1  # lines end at hard breaks, then wrap
-    if text.no_wrap or options.no_wrap:
-        return start
-    overflow = text.overflow or options.overflow or DEFAULT_OVERFLOW
-    breaks = divide_line(plain[start:], width, fold=overflow == "fold")
-    return start + (breaks[-1] if breaks else 0)
-
-
-@dataclass
-class _GrowingParagraph:
-    """The last block of a stream while it is one paragraph, drawn from where it can change.
-
-    Its text before `cut` settles (see `_settles`): whatever follows, it parses as it does now.
-    It is parsed once, and its wrapped lines but the last are drawn once, in `lines`; the last,
-    which later words may join, is kept as `carry`, the text it holds. Appended text is parsed
-    from `cut` on, and wrapped on from the start of `carry`: Rich wraps a line's words
-    greedily, so the lines before are the same. Its block structure is checked from
-    `parse_from`, the start of the line before `cut`'s (a line's meaning can depend on the
-    line above it: a table's header, a heading's underline), so that the paragraph's start is
-    not parsed again either.
-    """
-
-    content: str
-    """The paragraph's inline text as the parser last gave it, from `content_start` on."""
-    content_start: int
-    """Where `content` begins in the block's source."""
-    cut: int
-    """Where the settled text ends in the block's source (at first, where the text begins)."""
-    first_line: int
-    """Where the paragraph's first line begins in the block's source."""
-    parse_from: int = 0
-    lines: list[Strip] = field(default_factory=list)
-    carry: Text = field(default_factory=Text)
-    tried: int = 0
-    """How long the unsettled text was when it last failed to settle: it is tried again once
-    it is `SETTLE_CHARS` longer."""
-
-    SETTLE_CHARS: ClassVar[int] = 400
-    """How much unsettled text makes the paragraph try to settle it: each append parses and
-    wraps about this much, whatever the paragraph's length."""
-
-
-@dataclass
-class _GrowingList:
-    """The last block of a stream while it is a list: items before the last are closed (the
-    next item's start closed them), so they are parsed once and drawn once, in `lines`; the
-    source is parsed from `parse_from`, where the last item begins.
-
-    Rich numbers an ordered list by its items' count and makes room for the numbers by the
-    count's digits, so a piece of it is drawn with its place in the whole (`_List`), and the
-    drawn items are drawn again if the count gains a digit.
-    """
-
-    ordered: bool
-    markup: str
-    """The bullet (`-`, `*`, `+`) or the number's delimiter (`.`, `)`): a new list after
-    another marker."""
-    start: int
-    """The first item's number."""
-    parse_from: int = 0
-    items: int = 0
-    """The items before `parse_from`."""
-    total: int = 1
-    """The items in all, as the last parse counted them."""
-    drawn_to: int = 0
-    """Where the source drawn in `lines` ends."""
-    drawn_items: int = 0
-    digits: int = 0
-    """The digits of the numbers `lines` was drawn with (an ordered list's)."""
-    lines: list[Strip] = field(default_factory=list)
-
-    def last_number(self) -> int:
-        """The number Rich sizes an ordered list's numbers by: one past its last item's."""
-        return self.start + self.total
-
-
-_Growth = _GrowingParagraph | _GrowingList
-
-
-def _continues(growth: _Growth, tokens: list[Token]) -> bool:
-    """Whether `tokens`, parsed from `growth.parse_from`, begin with the block it describes."""
-    first = tokens[0] if tokens else None
-    if first is None or (growth.parse_from and (first.map is None or first.map[0] != 0)):
-        return False
-    if isinstance(growth, _GrowingParagraph):
-        return first.type == "paragraph_open"
-    kind = "ordered_list_open" if growth.ordered else "bullet_list_open"
-    return first.type == kind and first.markup == growth.markup
-
-
-class _Heading(Heading):
-    """A heading, left-aligned in the theme's heading style (Rich centres them, h1 in a box)."""
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        self.text.justify = "left"
-        yield self.text
-
-
-class _Paragraph(Paragraph):
-    """A paragraph; one whose Markdown asks to take paragraphs' text (`_Markdown.taken`) hands
-    its text over instead of drawing it, for the view to wrap on from a line left open."""
-
-    taken: list[Text] | None
-
-    @classmethod
-    def create(cls, markdown: RichMarkdown, token: Token) -> Paragraph:
-        paragraph = super().create(markdown, token)
-        assert isinstance(paragraph, _Paragraph) and isinstance(markdown, _Markdown)
-        paragraph.taken = markdown.taken
-        return paragraph
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if self.taken is None:
-            yield from super().__rich_console__(console, options)
-        else:
-            self.text.justify = self.justify
-            self.taken.append(self.text)
-
-
-class _List(ListElement):
-    """A list; the top-level one of a piece of an ordered list is numbered as in the whole
-    list (`_Markdown.numbering`)."""
-
-    numbering: tuple[int, int] | None
-
-    @classmethod
-    def create(cls, markdown: RichMarkdown, token: Token) -> ListElement:
-        element = super().create(markdown, token)
-        assert isinstance(element, _List) and isinstance(markdown, _Markdown)
-        element.numbering = markdown.numbering if token.level == 0 else None
-        return element
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        if self.list_type == "bullet_list_open" or self.numbering is None:
-            yield from super().__rich_console__(console, options)
-            return
-        first, last_number = self.numbering
-        for index, item in enumerate(self.items):
-            yield from item.render_number(console, options, first + index, last_number)
-
-
-class _CodeBlock(CodeBlock):
-    """A code block, drawn by the view's `CodeHighlighter` (see genchat/tui/widgets/code.py)."""
-
-    highlighter: CodeHighlighter
-    incremental: bool
-
-    @classmethod
-    def create(cls, markdown: RichMarkdown, token: Token) -> CodeBlock:
-        block = super().create(markdown, token)
-        assert isinstance(block, _CodeBlock) and isinstance(markdown, _Markdown)
-        block.highlighter, block.incremental = markdown.highlighter, markdown.incremental
-        return block
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        code = str(self.text).rstrip()
-        yield from self.highlighter.render(
-            self.lexer_name, code, self.theme, console, options, incremental=self.incremental
-        )
-
-
-class _Markdown(RichMarkdown):
-    """Rich's Markdown with our headings, code blocks, paragraphs and lists, and link
-    references defined in other blocks."""
-
-    elements: ClassVar[dict[str, type[RichElement]]] = {
-        **RichMarkdown.elements,
-        "heading_open": _Heading,
-        "fence": _CodeBlock,
-        "code_block": _CodeBlock,
-        "paragraph_open": _Paragraph,
-        "bullet_list_open": _List,
-        "ordered_list_open": _List,
-    }
-
-    def __init__(
-        self,
-        markup: str,
-        references: References,
-        code_theme: str,
-        highlighter: CodeHighlighter,
-        *,
-        incremental: bool,
-        parsed: list[Token] | None = None,
-        numbering: tuple[int, int] | None = None,
-        taken: list[Text] | None = None,
-    ) -> None:
-        # Rich's own __init__ builds a new parser each time (0.4 ms, for every block rendered)
-        # and cannot take link references; these are the attributes it sets.
-        self.markup = markup
-        self.parsed = parsed or _PARSER.parse(markup, {"references": dict(references)})
-        self.code_theme = self.inline_code_theme = code_theme
-        self.justify = None
-        self.style = "none"
-        self.hyperlinks = True
-        self.inline_code_lexer = None
-        self.highlighter = highlighter
-        self.incremental = incremental
-        """Whether this is the last block of a stream, which only ever grows at the end."""
-        self.numbering = numbering
-        """For a piece of an ordered list: its first item's number in the whole list, and the
-        number Rich sizes the whole list's numbers by."""
-        self.taken = taken
-        """Where paragraphs put their text, undrawn, when given."""
-
-
-def _rich_colour(value: str | None) -> str | None:
-    """A Textual CSS colour as Rich takes it, or None where it has none (`transparent`)."""
-    if not value:
-        return None
-    try:
-        colour = Color.parse(value)
-    except ColorParseError:
-        return None
-    return None if colour.a == 0 else colour.rich_color.name
-
-
-def markdown_theme(variables: dict[str, str]) -> Theme:
-    """Rich's Markdown styles, in the colours of a Textual theme (its CSS variables)."""
-    styles: dict[str, Style] = {}
-    for level in range(1, 7):
-        prefix = f"markdown-h{level}"
-        styles[f"markdown.h{level}"] = Style.parse(
-            " ".join(
-                filter(
-                    None,
-                    [
-                        variables.get(f"{prefix}-text-style", "bold"),
-                        _rich_colour(variables.get(f"{prefix}-color")),
-                    ],
-                )
-            )
-        )
-    primary = _rich_colour(variables.get("primary"))
-    accent = _rich_colour(variables.get("text-accent") or variables.get("accent"))
-    muted = _rich_colour(variables.get("secondary"))
-    styles["markdown.link"] = Style(color=primary, underline=True)
-    styles["markdown.link_url"] = Style(color=primary, underline=True)
-    styles["markdown.code"] = Style(color=accent, bold=True)
-    styles["markdown.item.bullet"] = Style(color=accent, bold=True)
-    styles["markdown.item.number"] = Style(color=accent, bold=True)
-    styles["markdown.block_quote"] = Style(color=muted, italic=True)
-    styles["markdown.hr"] = Style(color=muted)
-    return Theme(styles)
 
 
 class MarkdownView(Widget):
@@ -456,7 +94,7 @@ class MarkdownView(Widget):
         self._lines: list[Strip] | None = None
         self._streaming = False
         """Whether text is being appended: the last block is then highlighted incrementally."""
-        self._growth: _Growth | None = None
+        self._growth: Growth | None = None
         """While streaming, how the last block is drawn from where it can still change."""
         self._drawn_whole = False
         """Whether the last block turned out to hold what is only drawn whole (an image)."""
@@ -502,7 +140,7 @@ class MarkdownView(Widget):
         """
         if not self._streaming:
             return
-        code = [t for t in _parse_blocks(self._tail, {}) if t.type in ("fence", "code_block")]
+        code = [t for t in parse_blocks(self._tail, {}) if t.type in ("fence", "code_block")]
         if not code and self._width:
             self.lines(self._width)  # what has not been drawn yet, drawn as it grew
         for token in code:
@@ -524,17 +162,17 @@ class MarkdownView(Widget):
         parse_from = growth.parse_from if growth is not None else 0
         references = dict(self._finished_references)  # the first definition of a label wins
         source = self._tail[parse_from:] + text
-        tokens = _parse_blocks(source, references)
-        if growth is not None and not _continues(growth, tokens):
+        tokens = parse_blocks(source, references)
+        if growth is not None and not continues(growth, tokens):
             # What settled may mean something else now (a paragraph underlined into a
             # heading): parse the whole block again.
             growth = None
             if parse_from:
                 parse_from, references = 0, dict(self._finished_references)
                 source = self._tail + text
-                tokens = _parse_blocks(source, references)
-        blocks = _split(source, tokens)
-        if len(blocks) > 1 and _may_join(blocks, tokens):
+                tokens = parse_blocks(source, references)
+        blocks = split_at_blocks(source, tokens)
+        if len(blocks) > 1 and may_join(blocks, tokens):
             blocks[-2:] = ["".join(blocks[-2:])]
         tail_line = sum(block.count("\n") for block in blocks[:-1])
         for label, definition in references.items():
@@ -550,14 +188,14 @@ class MarkdownView(Widget):
             growth, self._drawn_whole = None, False  # a new last block
         self._growth = None
         if not self._streaming or self._drawn_whole or "\r" in text:
-            return  # a lone "\r" ends a line for the parser, not for `_line_offset`
+            return  # a lone "\r" ends a line for the parser, not for `line_offset`
         tail_tokens = [token for token in tokens if token.map and token.map[0] >= tail_line]
         if growth is not None:
             self._growth = self._grown(growth, source, tail_tokens)
         elif tail_line or not parse_from:  # this parse began where the last block begins
             self._growth = self._new_growth(tail_line, tail_tokens)
 
-    def _new_growth(self, tail_line: int, tokens: list[Token]) -> _Growth | None:
+    def _new_growth(self, tail_line: int, tokens: list[Token]) -> Growth | None:
         """How the last block, new or parsed whole again, grows while streamed, from its
         `tokens` (which number lines from `tail_line` at its start); None for a block drawn
         whole on every append."""
@@ -565,32 +203,32 @@ class MarkdownView(Widget):
         first = tokens[0] if tokens else None
         if first is None or "\r" in block:
             return None
-        if first.type == "paragraph_open" and _one_block(tokens):
+        if first.type == "paragraph_open" and one_block(tokens):
             lead = len(block) - len(block.lstrip(" \t\n"))
             content = tokens[1].content
             if not block.startswith(content, lead):
                 return None  # a link reference definition before it, or text the parser changed
-            return _GrowingParagraph(
+            return GrowingParagraph(
                 content, lead, cut=lead, first_line=block.rfind("\n", 0, lead) + 1
             )
         if first.type in ("bullet_list_open", "ordered_list_open"):
             ordered = first.type == "ordered_list_open"
             start = int(first.attrs.get("start", 1)) if ordered else 1
-            growth = _GrowingList(ordered, first.markup, start)
+            growth = GrowingList(ordered, first.markup, start)
             self._settle_items(growth, block, tokens, tail_line)
             return growth
         return None
 
-    def _grown(self, growth: _Growth, source: str, tokens: list[Token]) -> _Growth | None:
+    def _grown(self, growth: Growth, source: str, tokens: list[Token]) -> Growth | None:
         """`growth` brought up to date with `source`, the last block parsed from its
         `parse_from` (`tokens`)."""
-        if isinstance(growth, _GrowingList):
+        if isinstance(growth, GrowingList):
             self._settle_items(growth, source, tokens, 0)
             return growth
         # The line it is parsed from may begin with spaces, which the parser drops.
         lead = len(source) - len(source.lstrip(" \t\n"))
         content = tokens[1].content
-        if not (_one_block(tokens) and source.startswith(content, lead)):
+        if not (one_block(tokens) and source.startswith(content, lead)):
             return None  # a line that may yet join it, or text the parser changed
         if growth.parse_from + lead > growth.cut:
             return None
@@ -598,7 +236,7 @@ class MarkdownView(Widget):
         return growth
 
     def _settle_items(
-        self, growth: _GrowingList, source: str, tokens: list[Token], first_line: int
+        self, growth: GrowingList, source: str, tokens: list[Token], first_line: int
     ) -> None:
         """Count the list's items in `source`, the list parsed from `growth.parse_from`
         (`tokens`, lines numbered from `first_line`), and settle every item but the last."""
@@ -613,7 +251,7 @@ class MarkdownView(Widget):
         for label, definition in self._references.items():
             if label not in self._finished_references and definition["map"][0] < starts[-1]:
                 self._finished_references[label] = definition  # in an item now closed
-        growth.parse_from += _line_offset(source, last)
+        growth.parse_from += line_offset(source, last)
         growth.items += len(starts) - 1
 
     # -- rendering ---------------------------------------------------------------------------
@@ -656,9 +294,9 @@ class MarkdownView(Widget):
         growth, lines = self._growth, None
         if not self._tail.strip() or self._width <= 0:
             return []
-        if isinstance(growth, _GrowingParagraph):
+        if isinstance(growth, GrowingParagraph):
             lines = self._draw_paragraph(growth)
-        elif isinstance(growth, _GrowingList):
+        elif isinstance(growth, GrowingList):
             lines = self._draw_list(growth)
         if lines is None:
             if growth is not None:
@@ -666,7 +304,7 @@ class MarkdownView(Widget):
             return self._render_block(self._tail, incremental=self._streaming)
         return _trimmed(lines)
 
-    def _draw_paragraph(self, growth: _GrowingParagraph) -> list[Strip] | None:
+    def _draw_paragraph(self, growth: GrowingParagraph) -> list[Strip] | None:
         """The lines of a growing paragraph: the settled ones, then the rest wrapped on from
         the open line. None where it holds what Rich draws apart from its text."""
         text = growth.content[growth.cut - growth.content_start :]
@@ -674,12 +312,12 @@ class MarkdownView(Widget):
             return None  # tabs expand by column, counted from the start of the line
         if len(text) >= growth.tried + growth.SETTLE_CHARS:
             end = _last_word_start(text)
-            if end and _settles(text[:end], self._references):
+            if end and settles(text[:end], self._references):
                 settled = self._paragraph_text(text[:end])
                 if settled is None:
                     return None
                 full = _joined(growth.carry, settled)
-                open_line = _open_line_start(full, self._width, self._options())
+                open_line = open_line_start(full, self._width, self._options())
                 growth.lines += self._render_lines(full)[:-1]
                 growth.carry = full[open_line:] if open_line < len(full) else Text()
                 growth.cut += end
@@ -697,15 +335,15 @@ class MarkdownView(Widget):
     def _paragraph_text(self, markup: str) -> Text | None:
         """The text Rich's renderer makes of inline Markdown `markup`, as a paragraph's; None
         where it would draw something apart from the text (an image, inline HTML)."""
-        inline = _PARSER.parseInline(markup, {"references": dict(self._references)})
-        if not _drawn_in_line(inline):
+        inline = PARSER.parseInline(markup, {"references": dict(self._references)})
+        if not drawn_in_line(inline):
             return None
         paragraph = [Token("paragraph_open", "p", 1), *inline, Token("paragraph_close", "p", -1)]
         taken: list[Text] = []
         self._run_renderer(self._markdown(markup, parsed=paragraph, taken=taken))
         return taken[0] if taken else Text(justify="left")
 
-    def _draw_list(self, growth: _GrowingList) -> list[Strip] | None:
+    def _draw_list(self, growth: GrowingList) -> list[Strip] | None:
         """The lines of a growing list: its closed items as drawn once, then the last one.
         None where it holds what Rich draws apart from the list (an image)."""
         digits = len(str(growth.last_number())) if growth.ordered else 0
@@ -725,12 +363,12 @@ class MarkdownView(Widget):
         return None if last is None else growth.lines + last
 
     def _draw_items(
-        self, source: str, growth: _GrowingList, before: int, *, incremental: bool = False
+        self, source: str, growth: GrowingList, before: int, *, incremental: bool = False
     ) -> list[Strip] | None:
         """Items of the list, `before` items after its first, drawn as in the whole list."""
         numbering = (growth.start + before, growth.last_number()) if growth.ordered else None
         markdown = self._markdown(source, incremental=incremental, numbering=numbering)
-        if not _drawn_in_line(markdown.parsed):
+        if not drawn_in_line(markdown.parsed):
             return None  # Rich draws an image in an item before the whole list
         # Rich leads a list with one blank line (an empty item draws no line of its own).
         lines = self._render_lines(markdown)
@@ -749,10 +387,10 @@ class MarkdownView(Widget):
         parsed: list[Token] | None = None,
         numbering: tuple[int, int] | None = None,
         taken: list[Text] | None = None,
-    ) -> _Markdown:
+    ) -> BlockMarkdown:
         assert self._style_key is not None
         code_theme = DARK_CODE_THEME if self._style_key[1] else LIGHT_CODE_THEME
-        return _Markdown(
+        return BlockMarkdown(
             source,
             self._references,
             code_theme,

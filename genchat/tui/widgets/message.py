@@ -1,4 +1,9 @@
-"""The messages of a conversation: the user's, the assistant's (streamed Markdown), and errors."""
+"""The messages of a conversation: the user's, the assistant's (streamed Markdown), and errors.
+
+Why one module of 500 lines: the three kinds share `MessageView` (focus, copy, fork, edit,
+versions, typing handed to the prompt), and the assistant's adds only what streaming needs: its
+Markdown, reasoning and footer, and `stream_into`, the loop that feeds it a `Reply`.
+"""
 
 from __future__ import annotations
 
