@@ -215,3 +215,15 @@ async def test_a_new_theme_renders_again_in_its_colours() -> None:
             "".join(segment.text for segment in line) for line in dark
         ]
         assert light != dark
+
+
+def test_a_block_sets_every_attribute_richs_markdown_sets() -> None:
+    """`BlockMarkdown` does what Rich's `Markdown.__init__` does without calling it (which
+    builds a parser per block): when a Rich release sets another attribute, this says so
+    before a render fails on it. The runtime requirement keeps Rich below its next major."""
+    from rich.markdown import Markdown
+
+    from genchat.tui.widgets.markdown_render import BlockMarkdown
+
+    ours = BlockMarkdown("*x*", {}, "monokai", CodeHighlighter(), incremental=False)
+    assert set(vars(Markdown("*x*"))) <= set(vars(ours))

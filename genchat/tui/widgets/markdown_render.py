@@ -216,7 +216,8 @@ class BlockMarkdown(RichMarkdown):
         taken: list[Text] | None = None,
     ) -> None:
         # Rich's own __init__ builds a new parser each time (0.4 ms, for every block rendered)
-        # and cannot take link references; these are the attributes it sets.
+        # and cannot take link references; these are the attributes it sets (a test checks
+        # that they still are, and the runtime requirement keeps Rich below its next major).
         self.markup = markup
         self.parsed = parsed or PARSER.parse(markup, {"references": dict(references)})
         self.code_theme = self.inline_code_theme = code_theme
