@@ -165,12 +165,13 @@ async def widget_seconds(widget: str, reply: str) -> float:
     from textual.widgets import Markdown
 
     from genchat.reply import HOLD_LIMIT_S
+    from genchat.session.turns import Turn
     from genchat.tui.widgets.message import AssistantMessage
 
     class Harness(App[None]):
         def compose(self) -> ComposeResult:
             with VerticalScroll():
-                yield Markdown() if widget == "textual" else AssistantMessage("bench")
+                yield Markdown() if widget == "textual" else AssistantMessage(Turn("assistant"))
 
     chunks = [reply[i : i + CHARS_PER_TOKEN] for i in range(0, len(reply), CHARS_PER_TOKEN)]
     app = Harness()

@@ -9,6 +9,7 @@ import pytest
 
 from genchat.history import recorder
 from genchat.history.store import Store
+from genchat.reply import Origin
 from genchat.tui.history import ChatHistory
 
 
@@ -21,9 +22,10 @@ async def test_interleaved_saves_land_in_the_order_they_were_made(
     monkeypatch.setattr(recorder, "SAVE_INTERVAL_S", 0.0)  # every progress call saves
     path = tmp_path / "genchat.db"
     saved = ChatHistory(lambda: Store(path))
+    origin = Origin("scripted", "scripted", "script", None, {})
     try:
         await saved.add_user("Hi", None, "scripted", "script")
-        first = await saved.start_reply(profile="scripted", backend="scripted")
+        first = await saved.start_reply(origin)
         assert first is not None
         seen = []
         for n in range(1, 200):
@@ -36,7 +38,7 @@ async def test_interleaved_saves_land_in_the_order_they_were_made(
         assert seen == list(range(20, 200, 20))
         await saved.finish_reply(first, "the end", "complete", {"ttft_s": 0.1}, None)
         saved.progress(first, lambda: "a save after the end is not made")
-        again = await saved.start_reply(profile="scripted", backend="scripted")
+        again = await saved.start_reply(origin)
         assert again is not None and again != first
         saved.progress(again, lambda: "second")
         await saved.finish_reply(again, "second reply", "stopped", {}, None)
