@@ -3,6 +3,9 @@
 Everything runs the real SmolLM2-135M-Instruct on the CPU with a few tokens. The base is
 dequantised from the embedded GGUF file once per session into a shared cache dir, and one loaded
 base serves every test (the process-wide cache shares it between backends with the same key).
+
+Why one file: every test shares the one dequantised base and the loaded model; a file's tests run in
+one worker, so a split would load them once per file.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Remote backends against real servers on 127.0.0.1: llama.cpp's OpenAI-compatible server
 running the embedded model, and the project's fault-injecting server
-(tests/support/fault_server.py)."""
+(tests/support/fault_server.py).
+
+Why one file: every test here runs on the two shared servers through the same backend builders
+(`tests/support/remote.py`); the hostile cases are `test_remote_hardening.py`.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ secrets in errors, streams that never end, and failures that must name their rea
 Every server here is real and on this machine: the project's fault server
 (tests/support/fault_server.py) records the headers it receives, and a second one on another
 port stands in for a stranger's host that a redirect points at.
+
+Why one file: the cases share the fault server's record of what it received and the secrets every
+output is searched for.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ Scenarios (`N`, `R`, `CODE` are numbers):
     gzip-broken     `Content-Encoding: gzip` on a body that is not gzip (models and chat)
     deep-json       JSON nested `DEEP_JSON` deep (models, and a line of the stream)
     escape-ids      (OpenAI) a model list whose ids and owners carry terminal escape sequences
+
+Why one module: one server, one short handler per scenario; the table above is its index.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The arena's votes read back: `genchat leaderboard` and `genchat votes`, run as a user runs
-them, over a real SQLite file."""
+them, over a real SQLite file.
+
+Why one file: the arena screen and the commands that read its votes share the vote fixtures (`db`,
+`add_votes`, the contenders' config).
+"""
 
 from __future__ import annotations
 

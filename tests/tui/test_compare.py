@@ -1,5 +1,9 @@
 """The compare screen, driven by Pilot: panes stream side by side, each stops, fails and answers
-again on its own, and the user picks which reply continues the conversation."""
+again on its own, and the user picks which reply continues the conversation.
+
+Why one file: every test drives the one screen with the same scripted profiles (`profiles`), and a
+file's tests run in one worker.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """History in the TUI, driven by Pilot on a real SQLite file: reopening a conversation, the
-history screen (search, open, rename, delete, fork, export), regenerating, editing, versions."""
+history screen (search, open, rename, delete, fork, export), regenerating, editing, versions.
+
+Why one file: the tests share the seeded history (`seed`, `store`) and the Pilot steps that open it.
+"""
 
 from __future__ import annotations
 

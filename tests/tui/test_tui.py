@@ -1,4 +1,8 @@
-"""The chat TUI, driven by Textual's Pilot: the real app, the real model, and a scripted plugin."""
+"""The chat TUI, driven by Textual's Pilot: the real app, the real model, and a scripted plugin.
+
+Why one file: the chat screen's everyday behaviour, each test a short Pilot script (the helpers are
+`tests/support/pilot.py`).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The TUI against what a model, a plugin, a file or a user's terminal can throw at it (issue 15):
 stopping is never an error, the prompt is bounded, keys go where the user meant them, the
-keymap and stored settings are checked, and no timer of Textual's spins for ever."""
+keymap and stored settings are checked, and no timer of Textual's spins for ever.
+
+Why one file: one issue's cases, each a short Pilot script over the same scripted profiles.
+"""
 
 from __future__ import annotations
 

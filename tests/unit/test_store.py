@@ -1,4 +1,8 @@
-"""The history store: a real SQLite file in the test's data dir, and the commands that use it."""
+"""The history store: a real SQLite file in the test's data dir, and the commands that use it.
+
+Why one file: each test is one store operation over a real file; what others wrote into the history
+is `test_store_hardening.py`.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """The history against what others wrote: escape sequences in old rows and imports, damaged
 databases opened by several genchats at once, malformed imports, bad settings, PID reuse, and
-exports that must read back the same. Real SQLite files, and the real CLI where it matters."""
+exports that must read back the same. Real SQLite files, and the real CLI where it matters.
+
+Why one file: the cases share the planted rows and damaged files they are built on.
+"""
 
 from __future__ import annotations
 
