@@ -51,6 +51,21 @@ def test_ask_json_gives_text_metrics_and_finish_reason() -> None:
     assert data["error"] is None
 
 
+def test_the_embedded_profile_is_capped_and_its_repeat_penalty_ends_a_loop(
+    config_file: Path,
+) -> None:
+    """The built-in profile caps a reply at 512 tokens, and its repeat penalty reaches
+    llama.cpp: asked greedily, the 135M model repeats itself until any cap without it."""
+    question = ("What is the capital of France?", "--json", "--temperature", "0", "--no-save")
+    capped = json.loads(run_in_process("ask", *question).stdout)
+    assert capped["params"] == {"temperature": 0.0, "max_tokens": 512}
+    assert capped["finish_reason"] == "stop"
+    config_file.write_text("[profiles.smollm2]\nrepeat_penalty = 1.0\n")
+    looping = json.loads(run_in_process("ask", *question, "--max-tokens", "120").stdout)
+    assert looping["finish_reason"] == "length"  # the same words, over and over
+    assert capped["metrics"]["completion_tokens"] < 120
+
+
 def test_the_origin_printed_is_the_one_the_history_saves() -> None:
     """Where a reply came from is one record: `--json` prints what the history keeps."""
     result = run_in_process(

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from genchat.tui.screens.leaderboard import LeaderboardScreen
 from genchat.tui.widgets.message import ErrorMessage, UserMessage
 from genchat.tui.widgets.prompt import PromptInput
 from tests.support.helpers import run_in_process
-from tests.support.pilot import notifications, scripted_profile, send, wait_for
+from tests.support.pilot import finish, notifications, scripted_profile, send, wait_for
 
 STRENGTH = {"strong": 1.5, "middling": 0.5, "weak": 0.0}
 
@@ -341,6 +342,26 @@ async def test_a_prompt_typed_after_a_round_goes_to_the_prompt_even_if_it_starts
         assert prompt.text == ""
     with Store(saved) as store:
         assert vote_store.votes(store) == []
+
+
+async def test_a_held_round_says_how_long_it_has_run_and_the_tokens_between_them(
+    contenders: Path,
+) -> None:
+    """Held replies show nothing, so the status says the round is moving: its time and the
+    two replies' tokens together, which give away neither model's speed."""
+    contenders.write_text(
+        contenders.read_text() + scripted_profile("steady", chunks=["word "] * 200, delay_s=0.05)
+    )
+    app = make_app(arena=["steady", "slow"], seed=1)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await arena_ready(pilot)
+        await send(pilot, "Count")
+        status = screen.query_one("#arena-status")
+        progress = re.compile(r"answering… \d+ s · [1-9]\d* tokens between them")
+        await wait_for(pilot, lambda: bool(progress.search(str(status.render()))), "progress")
+        assert "steady" not in screen_text(screen) and "TTFT" not in screen_text(screen)
+        await pilot.press("escape")
+        await finish(pilot)
 
 
 async def test_live_rounds_stream_text_but_still_hide_names_and_figures(

@@ -42,7 +42,9 @@ def test_a_file_profile_overrides_a_builtin_key_by_key(
     profile = profiles_from(config_file).get("smollm2")
     assert profile.options.path == smollm2_path  # type: ignore[attr-defined]
     assert profile.options.n_threads == 1  # type: ignore[attr-defined]
-    assert profile.params == GenerationParams(temperature=0.2)
+    assert profile.options.repeat_penalty == 1.1  # type: ignore[attr-defined]  # the builtin's
+    # the builtin's cap stays, under the file's temperature
+    assert profile.params == GenerationParams(temperature=0.2, max_tokens=512)
     assert profile.system == "Be brief."
     assert str(config_file) in profile.origin and "plugin" in profile.origin
 

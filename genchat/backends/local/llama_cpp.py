@@ -71,6 +71,15 @@ class LlamaCppOptions(BackendOptions):
     model: str | None = None
     """The default model: the file's id, `base`, an adapter's name or a weighted combination.
     Default: the first adapter, or the file's model when there are none."""
+    repeat_penalty: float | None = Field(default=None, gt=0)
+    """How much llama.cpp lowers the odds of tokens the reply has just used; 1 leaves them
+    alone, and above 1 keeps a small model from running round in circles. Default: 1."""
+
+
+EMBEDDED_PARAMS = {"max_tokens": 512}
+"""The embedded profile's cap: a 135M model that loses its way runs on for minutes."""
+EMBEDDED_REPEAT_PENALTY = 1.1
+"""The embedded profile's repeat penalty: SmolLM2-135M repeats itself without one."""
 
 
 class LlamaCppBackend(Backend[LlamaCppOptions]):
@@ -257,6 +266,8 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
             kwargs["seed"] = params.seed
         if params.stop:
             kwargs["stop"] = list(params.stop)
+        if self.options.repeat_penalty is not None:
+            kwargs["repeat_penalty"] = self.options.repeat_penalty
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         if params.seed is not None:
             # A seed asks for a repeatable reply. llama.cpp's logits differ slightly between a
@@ -338,13 +349,15 @@ def genchat_register_profiles(register: RegisterProfile) -> None:
     path = embedded_model_path()
     if path is None:
         return
-    register(PROFILE_NAME, backend=LlamaCppBackend.name, path=str(path))
+    embedded: dict[str, Any] = {
+        "path": str(path),
+        "params": EMBEDDED_PARAMS,
+        "repeat_penalty": EMBEDDED_REPEAT_PENALTY,
+    }
+    register(PROFILE_NAME, backend=LlamaCppBackend.name, **embedded)
     adapter = demo_adapter_path()
     if adapter is not None and lora.lora_extra_installed():
         adapters = {DEMO_ADAPTER: str(adapter)}
         register(
-            f"{PROFILE_NAME}-lora-q4",
-            backend=LlamaCppBackend.name,
-            path=str(path),
-            adapters=adapters,
+            f"{PROFILE_NAME}-lora-q4", backend=LlamaCppBackend.name, **embedded, adapters=adapters
         )

@@ -71,6 +71,8 @@ class Round:
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per side: the target, backend, parameters (filled as each reply starts)."""
     vote_id: int | None = None
+    asked: float = 0.0
+    """When the prompt was sent, by the app's clock."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ class ArenaScreen(GenchatScreen[None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
+        self.set_interval(0.5, self._show_answering)  # not every token: the panes stream apart
         self.query_one(PromptInput).focus()
         self._say(
             f"Ask anything: two of {len(self.targets)} models answer, unnamed, and you vote "
@@ -210,7 +213,9 @@ class ArenaScreen(GenchatScreen[None]):
     async def _start_round(self, prompt: str) -> None:
         first, second = self.pairings.draw()
         self.rounds += 1
-        current = Round(prompt, (self.targets[first], self.targets[second]))
+        current = Round(
+            prompt, (self.targets[first], self.targets[second]), asked=self.services.clock()
+        )
         self.round = current
         panes = self.query_one("#panes", Horizontal)
         await panes.remove_children()
@@ -220,9 +225,19 @@ class ArenaScreen(GenchatScreen[None]):
             await panes.mount(pane)
             pane.messages.display = self.live
             await pane.add_prompt(prompt)
-        self._say("both models are answering…")
+        self._show_answering()
         for pane in self.panes:
             await self._answer(pane, current)
+
+    def _show_answering(self) -> None:
+        """While both models answer: how long the round has run, and how many tokens the two
+        replies hold between them (together, so that neither's speed shows before the vote)."""
+        current = self.round
+        if current is None or current.state != "answering":
+            return
+        elapsed = self.services.clock() - current.asked
+        tokens = sum(p.reply.metrics.completion_tokens or 0 for p in self.panes if p.reply)
+        self._say(f"both models are answering… {elapsed:.0f} s · {tokens} tokens between them")
 
     async def _answer(self, pane: Pane, current: Round) -> None:
         side = SIDES[pane.index]
