@@ -35,7 +35,8 @@ def run_history(args: argparse.Namespace) -> int:
             for c in store.conversations(limit=args.limit):
                 when = datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M")
                 target = " · ".join(p for p in (c.profile, c.model) if p)
-                print(f"{c.id:>6}  {when}  {c.title or '(untitled)'}  [{target}]")
+                after = f"  [{target}]" if target else ""  # an import may name no model
+                print(f"{c.id:>6}  {when}  {c.title or '(untitled)'}{after}")
     return EXIT_BACKEND if store.moved_aside else EXIT_OK
 
 

@@ -396,8 +396,8 @@ class Store(Database):
         found = self.conversation(conversation_id)
         if found is None:
             raise StoreError(
-                f"There is no conversation {conversation_id}; `genchat history` lists them.",
-                title="No such conversation",
+                "`genchat history` lists the conversations there are.",
+                title=f"No conversation {conversation_id}",
             )
         return found
 

@@ -466,7 +466,10 @@ def test_history_export_and_import_from_the_command_line(
     assert imported.returncode == 0 and "conversation 2" in imported.stdout
     assert run_in_process("export", "2").stdout.count("Hello, world.") == 1
     missing = run_in_process("export", "99")
-    assert missing.returncode == 1 and "no conversation 99" in missing.stderr
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        "genchat: No conversation 99: `genchat history` lists the conversations there are.\n"
+    )
     bad = tmp_path / "bad.json"
     bad.write_text('{"messages": [{"role": "robot", "content": "x"}]}')
     refused = run_in_process("import", str(bad))
@@ -478,6 +481,9 @@ def test_history_export_and_import_from_the_command_line(
     with Store(tmp_path / "data" / "genchat.db") as store:
         newest = store.conversations()[0]
         assert [m.content for m in store.thread(newest.id)] == ["Hi", "Yo"]
+    # A bare import names no profile or model: its line says none, rather than `[]`.
+    line = run_in_process("history").stdout.splitlines()[0]
+    assert line.startswith(f"{newest.id:>6}") and not line.endswith("[]"), line
 
 
 # -- the chat screen ----------------------------------------------------------------------
