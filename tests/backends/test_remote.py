@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from genchat import Backend, ChatRequest, GenerationParams, Message, TextDelta
+from genchat.backends.remote.openai import OpenAIBackend, OpenAIOptions
 from genchat.chat import Finished, Notice, ReasoningDelta, Usage
 from genchat.errors import (
     AuthError,
@@ -301,11 +302,31 @@ async def test_connection_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     await backend.aclose()
 
 
-async def test_a_host_that_does_not_resolve() -> None:
-    backend = openai("http://genchat-test.invalid/v1", model="m", retries=0)
-    with pytest.raises(BackendUnavailable, match="does not resolve"):
+async def test_a_host_that_does_not_resolve_is_said_at_once_and_not_retried() -> None:
+    """A profile's own base_url that does not resolve: check it. A name that does not
+    resolve will not in a second either, so it is not retried, however many retries."""
+    backend = openai("http://genchat-test.invalid/v1", model="m", retries=3)
+    events = []
+    with pytest.raises(BackendUnavailable, match=r"does not resolve\. Check base_url") as info:
+        async for event in backend.stream(hello()):
+            events.append(event)
+    await backend.aclose()
+    assert not any(isinstance(e, Notice) and "trying again" in e.text for e in events)
+    assert "offline" not in info.value.message
+
+
+async def test_an_apis_own_host_that_does_not_resolve_asks_whether_the_machine_is_offline() -> None:
+    """No base_url set (the API's own, as for the built-in OpenAI profile): "Check base_url"
+    would send the user looking for a setting they never made."""
+
+    class Offline(OpenAIOptions):
+        base_url: str = "http://genchat-test.invalid/v1"  # the "API's own", that cannot resolve
+
+    backend = OpenAIBackend(Offline(model="m", retries=0))
+    with pytest.raises(BackendUnavailable, match="Is this machine offline") as info:
         await collect(backend, hello())
     await backend.aclose()
+    assert "base_url" not in info.value.message
 
 
 async def test_connect_timeout() -> None:

@@ -170,6 +170,7 @@ class RemoteBackend(Backend[RemoteOptionsT]):
                 connect_timeout_s=self.options.connect_timeout_s,
                 read_timeout_s=self.options.read_timeout_s,
                 retries=self.options.retries,
+                base_url_set="base_url" in self.options.model_fields_set,
                 notices=list(plan.notices),
             )
         return self._endpoint

@@ -77,6 +77,9 @@ class Endpoint:
     connect_timeout_s: float
     read_timeout_s: float
     retries: int
+    base_url_set: bool = True
+    """Whether the profile set base_url; else it is the API's own, and a host that does not
+    resolve says more about the network than about the profile."""
     notices: list[str] = field(default_factory=list)
     """What the user should know about this profile's key (`genchat.backends.remote.base`), said
     once, as `Notice`s before the first chat request."""
@@ -197,6 +200,8 @@ class Endpoint:
                 wait = _backoff(attempt)
                 if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
                     raise error from exc
+                if _unresolved(exc):
+                    raise error from exc  # a name that does not resolve will not in a second
             else:
                 if response.status_code < 400:
                     if not response.headers.get("content-type", "").startswith("text/html"):
@@ -350,17 +355,12 @@ class Endpoint:
                 f"{kept} read_timeout_s sets the limit.",
                 title="Server timed out",
             )
+        if _unresolved(exc):
+            fix = "Check base_url." if self.base_url_set else "Is this machine offline?"
+            return BackendUnavailable(
+                f"{where} cannot be found: its host name does not resolve. {fix}"
+            )
         if isinstance(exc, httpx.ConnectError):
-            text = str(exc).lower()
-            if (
-                "name or service not known" in text
-                or "nodename nor servname" in text
-                or ("temporary failure in name resolution" in text)
-                or "getaddrinfo" in text
-            ):
-                return BackendUnavailable(
-                    f"{where} cannot be found: its host name does not resolve. Check base_url."
-                )
             return BackendUnavailable(
                 f"Could not connect to {self.base_url}: {exc or 'connection refused'}. "
                 "Is the server running, and is base_url right?"
@@ -373,6 +373,17 @@ class Endpoint:
         return BackendUnavailable(
             f"{where} could not be reached: {type(exc).__name__}: {exc}.{kept}"
         )
+
+
+def _unresolved(exc: httpx.TransportError) -> bool:
+    """Whether a connection failed because the host's name does not resolve."""
+    text = str(exc).lower()
+    return isinstance(exc, httpx.ConnectError) and (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or "temporary failure in name resolution" in text
+        or "getaddrinfo" in text
+    )
 
 
 class LineTooLong(ValueError):
