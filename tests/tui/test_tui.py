@@ -431,6 +431,27 @@ async def test_the_ui_stays_responsive_while_a_model_loads(
         assert chat(app).query_one(AssistantMessage).text == "Hello, world."
 
 
+async def test_the_status_bar_shows_the_streaming_replys_figures_not_the_last_ones(
+    scripted: None, config_file: Path
+) -> None:
+    config_file.write_text(SLOW_REPLY)
+    app = make_app("scripted")
+    async with app.run_test(size=SIZE) as pilot:
+        status = chat(app).query_one(StatusBar)
+        await start_slow_reply(pilot)
+        await finish(pilot)
+        last = status.metrics
+        assert "200 tok" in last
+        await send(pilot, "Again")
+        await wait_for(
+            pilot,
+            lambda: chat(app).streaming and "tok" in status.metrics and status.metrics != last,
+            "the streaming reply's own figures",
+        )
+        await pilot.press("escape")
+        await finish(pilot)
+
+
 async def test_the_view_follows_the_reply_until_the_user_scrolls_up(
     scripted: None, config_file: Path
 ) -> None:

@@ -424,6 +424,7 @@ class ChatScreen(GenchatScreen[None]):
         first message of the conversation, ask the model to name it."""
         status = self.query_one(StatusBar)
         status.busy("waiting")
+        status.follow(lambda: reply.metrics.text())  # this reply's figures, not the last one's
         self._streaming_reply = reply
         plugin = f" (from plugin {reply.source})" if reply.source else ""
         self._streaming_what = Suspect.of(
@@ -497,6 +498,7 @@ class ChatScreen(GenchatScreen[None]):
             await self._add_error(error)
         status = self.query_one(StatusBar)
         status.idle()
+        status.follow(None)
         status.metrics = summary
         status.context = self._context_text(metrics.prompt_tokens, metrics.completion_tokens)
         collect_when_idle(self, lambda: self.streaming)  # collect while the reply is read

@@ -1,8 +1,10 @@
-"""The status bar: the target, the last reply's metrics, the context window, and load progress."""
+"""The status bar: the target, the streaming or last reply's metrics, the context window, and
+load progress."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -28,7 +30,7 @@ class StatusBar(Horizontal):
     target: reactive[str] = reactive("")
     """Profile · model."""
     metrics: reactive[str] = reactive("")
-    """The last reply's metrics, formatted."""
+    """The reply's metrics, formatted: the streaming one's (see `follow`), else the last's."""
     context: reactive[str] = reactive("")
     """Context window in use."""
     activity: reactive[str] = reactive("")
@@ -37,6 +39,7 @@ class StatusBar(Horizontal):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._busy_since: float | None = None
+        self._live: Callable[[], str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-text")
@@ -64,7 +67,16 @@ class StatusBar(Horizontal):
         self.activity = activity
         self.remove_class("-busy")
 
+    def follow(self, metrics: Callable[[], str] | None) -> None:
+        """Show the figures `metrics` gives, twice a second, while a reply streams; `None`
+        stops (the caller then sets `metrics` to the reply's last figures)."""
+        self._live = metrics
+        if metrics is not None:
+            self.metrics = metrics()
+
     def _tick(self) -> None:
+        if self._live is not None:
+            self.metrics = self._live()
         if self._busy_since is not None:
             self._refresh_text()
 
